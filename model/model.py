@@ -1,0 +1,97 @@
+"""MattingNetwork: Robust Video Matting (Lin et al., 2021)."""
+from typing import List, Optional
+
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from .decoder import Projection, RecurrentDecoder
+from .lraspp import LRASPP
+from .mobilenetv3 import MobileNetV3LargeEncoder
+from .refiner import DeepGuidedFilterRefiner, FastGuidedFilterRefiner
+from .resnet import ResNet50Encoder
+from .temporal import fold_time, unfold_time
+
+VARIANTS = ('mobilenetv3', 'resnet50')
+REFINERS = ('deep_guided_filter', 'fast_guided_filter')
+
+
+class MattingNetwork(nn.Module):
+    """The RVM network: encoder, LR-ASPP, recurrent decoder, projection heads and refiner.
+
+    Args:
+        variant: 'mobilenetv3' or 'resnet50', the encoder.
+        refiner: 'deep_guided_filter' or 'fast_guided_filter', used when `downsample_ratio != 1`.
+        pretrained_backbone: initialise the encoder with torchvision's ImageNet weights (for training).
+
+    Example::
+
+        model = MattingNetwork('mobilenetv3').eval()
+        rec = [None] * 4
+        for src in frames:                      # src: [B, 3, H, W] RGB in 0..1
+            fgr, pha, *rec = model(src, *rec, downsample_ratio=0.25)
+    """
+
+    def __init__(self, variant: str = 'mobilenetv3', refiner: str = 'deep_guided_filter',
+                 pretrained_backbone: bool = False):
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f'unknown variant {variant!r}: expected one of {VARIANTS}')
+        if refiner not in REFINERS:
+            raise ValueError(f'unknown refiner {refiner!r}: expected one of {REFINERS}')
+
+        if variant == 'mobilenetv3':
+            self.backbone = MobileNetV3LargeEncoder(pretrained_backbone)
+            self.aspp = LRASPP(960, 128)
+            self.decoder = RecurrentDecoder([16, 24, 40, 128], [80, 40, 32, 16])
+        else:
+            self.backbone = ResNet50Encoder(pretrained_backbone)
+            self.aspp = LRASPP(2048, 256)
+            self.decoder = RecurrentDecoder([64, 256, 512, 256], [128, 64, 32, 16])
+
+        self.project_mat = Projection(16, 4)
+        self.project_seg = Projection(16, 1)
+
+        if refiner == 'deep_guided_filter':
+            self.refiner = DeepGuidedFilterRefiner()
+        else:
+            self.refiner = FastGuidedFilterRefiner()
+
+    def forward(self, src: Tensor,
+                r1: Optional[Tensor] = None, r2: Optional[Tensor] = None,
+                r3: Optional[Tensor] = None, r4: Optional[Tensor] = None,
+                downsample_ratio: float = 1.0,
+                segmentation_pass: bool = False) -> List[Tensor]:
+        """Run one frame `[B, 3, H, W]` or a chunk of frames `[B, T, 3, H, W]`, RGB in 0..1.
+
+        Args:
+            r1, r2, r3, r4: recurrent states `[B, C, h, w]` from the previous call, or None at the start.
+            downsample_ratio: the network runs on a copy scaled by this factor; the refiner brings
+                the result back to full size. Choose it so the downsampled frame is about 256-512 px.
+            segmentation_pass: return segmentation logits instead of matting outputs (training).
+
+        Returns:
+            `[fgr, pha, r1, r2, r3, r4]`: foreground `[..., 3, H, W]` and alpha `[..., 1, H, W]` in
+            0..1 with the input's rank, then the states after the last frame; or, for the
+            segmentation pass, `[seg, r1, r2, r3, r4]` with logits `[..., 1, H, W]`.
+        """
+        src, time_steps = fold_time(src)
+        if downsample_ratio != 1:
+            src_sm = F.interpolate(src, scale_factor=downsample_ratio, mode='bilinear',
+                                   align_corners=False, recompute_scale_factor=False)
+        else:
+            src_sm = src
+
+        f1, f2, f3, f4 = self.backbone(src_sm)
+        f4 = self.aspp(f4)
+        hid, r1, r2, r3, r4 = self.decoder(src_sm, f1, f2, f3, f4, r1, r2, r3, r4, time_steps)
+
+        if segmentation_pass:
+            seg = self.project_seg(hid)
+            return [unfold_time(seg, time_steps), r1, r2, r3, r4]
+
+        fgr_residual, pha = self.project_mat(hid).split([3, 1], dim=1)
+        if downsample_ratio != 1:
+            fgr_residual, pha = self.refiner(src, src_sm, fgr_residual, pha, hid)
+        fgr = (fgr_residual + src).clamp(0., 1.)
+        pha = pha.clamp(0., 1.)
+        return [unfold_time(fgr, time_steps), unfold_time(pha, time_steps), r1, r2, r3, r4]

@@ -1,0 +1,109 @@
+"""The shared checkpoint loader and ImageNet backbone loading, all offline."""
+import urllib.error
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision.models import mobilenet_v3_large
+
+import model.checkpoint as checkpoint
+from fill_weights import fill_state_dict
+from model import MattingNetwork, detect_variant, load_matting_network
+from model.checkpoint import CheckpointError, published_state_dict
+
+
+@pytest.fixture(scope='module')
+def mbv3_state_dict():
+    net = MattingNetwork('mobilenetv3')
+    return fill_state_dict(net.state_dict())
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise urllib.error.URLError('network is unreachable')
+    monkeypatch.setattr(torch.hub, 'urlopen', refuse)
+
+
+def test_detect_variant():
+    assert detect_variant(MattingNetwork('mobilenetv3').state_dict()) == ('mobilenetv3', 'deep_guided_filter')
+    assert detect_variant(MattingNetwork('resnet50', 'fast_guided_filter').state_dict()) == ('resnet50', 'fast_guided_filter')
+
+
+def test_loads_published_layout_strictly(tmp_path, mbv3_state_dict):
+    path = tmp_path / 'rvm_mobilenetv3.pth'
+    torch.save(mbv3_state_dict, path)
+    net = load_matting_network(path)
+    assert not net.training
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, mbv3_state_dict[key]), key
+    # the same file, run with the parameter-free refiner
+    assert isinstance(load_matting_network(path, refiner='fast_guided_filter').refiner, torch.nn.Module)
+
+
+def test_wrong_variant_is_one_line(tmp_path, mbv3_state_dict):
+    path = tmp_path / 'rvm_mobilenetv3.pth'
+    torch.save(mbv3_state_dict, path)
+    with pytest.raises(CheckpointError) as err:
+        load_matting_network(path, variant='resnet50')
+    assert str(err.value) == f"{path} is a mobilenetv3 checkpoint, but variant 'resnet50' was asked for"
+
+
+def test_not_a_checkpoint(tmp_path):
+    garbage = tmp_path / 'video.mp4'
+    garbage.write_bytes(b'\x00\x00\x00\x18ftypmp42' + bytes(100))
+    with pytest.raises(CheckpointError, match='is not a PyTorch checkpoint') as err:
+        load_matting_network(garbage)
+    assert '\n' not in str(err.value)
+
+    other = tmp_path / 'resnet.pth'
+    torch.save(mobilenet_v3_large().state_dict(), other)
+    with pytest.raises(CheckpointError, match='is not an RVM checkpoint') as err:
+        load_matting_network(other)
+    assert '\n' not in str(err.value)
+
+    with pytest.raises(CheckpointError, match='does not exist'):
+        load_matting_network(tmp_path / 'missing.pth')
+
+
+def test_truncated_state_dict_is_summarised(mbv3_state_dict):
+    partial = {k: v for k, v in mbv3_state_dict.items() if not k.startswith('decoder.')}
+    with pytest.raises(CheckpointError, match=r'missing keys') as err:
+        load_matting_network(partial)
+    assert len(str(err.value)) < 400
+
+
+def test_published_weights_through_hub_cache(tmp_path, monkeypatch, mbv3_state_dict):
+    source = tmp_path / 'release' / 'rvm_mobilenetv3.pth'
+    source.parent.mkdir()
+    torch.save(mbv3_state_dict, source)
+    monkeypatch.setitem(checkpoint.PUBLISHED_URLS, 'mobilenetv3', source.as_uri())
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    state_dict = published_state_dict('mobilenetv3', progress=False)
+    assert (tmp_path / 'torch_home' / 'hub' / 'checkpoints' / 'rvm_mobilenetv3.pth').is_file()
+    assert detect_variant(state_dict) == ('mobilenetv3', 'deep_guided_filter')
+
+
+def test_published_weights_offline_names_url(tmp_path, monkeypatch, offline):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    with pytest.raises(CheckpointError, match=r'rvm_resnet50\.pth.*--checkpoint'):
+        published_state_dict('resnet50')
+
+
+def test_pretrained_backbone_from_local_cache(tmp_path, monkeypatch, offline):
+    reference = mobilenet_v3_large()
+    torch.nn.init.normal_(reference.features[0][0].weight)
+    cache = tmp_path / 'hub' / 'checkpoints'
+    cache.mkdir(parents=True)
+    torch.save(reference.state_dict(), cache / 'mobilenet_v3_large-8738ca79.pth')
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    net = MattingNetwork('mobilenetv3', pretrained_backbone=True)
+    for key, value in net.backbone.state_dict().items():
+        assert torch.equal(value, reference.state_dict()[key]), key
+
+
+def test_pretrained_backbone_offline_is_clear(tmp_path, monkeypatch, offline):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    with pytest.raises(RuntimeError, match=r'resnet50-0676ba61\.pth.*pretrained_backbone=False') as err:
+        MattingNetwork('resnet50', pretrained_backbone=True)
+    assert str(Path(tmp_path) / 'hub' / 'checkpoints') in str(err.value)
