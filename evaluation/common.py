@@ -40,6 +40,8 @@ def parallel_map(fn: Callable[[T], R], tasks: Sequence[T], num_workers: int,
 
     On an error or an interrupt the tasks not yet started are cancelled, so it stops promptly.
     """
+    if num_workers < 0:
+        raise InputError(f'--num-workers must be 0 or more, not {num_workers}')
     if num_workers == 0:
         yield from map(fn, tasks)
         return
@@ -50,7 +52,7 @@ def parallel_map(fn: Callable[[T], R], tasks: Sequence[T], num_workers: int,
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_cli(main: Callable[[Optional[Iterable[str]]], None], argv: Optional[Iterable[str]] = None) -> int:
+def run_cli(main: Callable[[Optional[Iterable[str]]], object], argv: Optional[Iterable[str]] = None) -> int:
     """Run a script's `main(argv)`; bad input ends it with a one-line error and exit status 2."""
     try:
         main(argv)

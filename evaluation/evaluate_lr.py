@@ -14,7 +14,7 @@ import sys
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 
-if __package__ in (None, ''):  # run as `python evaluation/evaluate_lr.py`: make the repo importable
+if __package__ in (None, ''):  # run as a script: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2

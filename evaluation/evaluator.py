@@ -170,8 +170,6 @@ def build_parser(description: str, default_metrics: Sequence[str]) -> argparse.A
 
 def run(args: argparse.Namespace, backend: Backend, executor: Callable[[int], Executor]) -> Results:
     """Evaluate as `args` say, write the result files and print the summary table."""
-    if args.num_workers < 0:
-        raise InputError(f'--num-workers must be 0 or more, not {args.num_workers}')
     require_dir(args.pred_dir, 'predictions')
     prefix = args.output or args.pred_dir / args.pred_dir.resolve().name
     if not (prefix.parent.is_dir() and os.access(prefix.parent, os.W_OK)):
