@@ -126,7 +126,8 @@ class ClipEvaluator:
                 if true_fgr.shape[:2] != true_pha.shape:
                     raise InputError(f'{clip.where(frame)}: ground-truth fgr is {_size(true_fgr)} '
                                      f'but its pha is {_size(true_pha)}')
-                values.update({m: fns[m](pred_fgr, true_fgr, true_pha) for m in self.metrics if m in FOREGROUND_METRICS})
+                values.update({m: fns[m](pred_fgr, true_fgr, true_pha)
+                               for m in self.metrics if m in FOREGROUND_METRICS})
             results.append(FrameResult(clip.dataset, clip.name, frame, {m: float(values[m]) for m in self.metrics}))
             previous = pred_pha, true_pha
         return results
@@ -173,7 +174,8 @@ def run(args: argparse.Namespace, backend: Backend, executor: Callable[[int], Ex
     require_dir(args.pred_dir, 'predictions')
     prefix = args.output or args.pred_dir / args.pred_dir.resolve().name
     if not (prefix.parent.is_dir() and os.access(prefix.parent, os.W_OK)):
-        raise InputError(f'cannot write the results into {prefix.parent} (not a writable folder); choose another --output')
+        raise InputError(f'cannot write the results into {prefix.parent} (not a writable folder); '
+                         f'choose another --output')
     results = evaluate(args.pred_dir, args.true_dir, args.metrics, backend, args.num_workers, executor,
                        progress=not args.disable_progress)
     paths = results.write(prefix)

@@ -8,6 +8,7 @@ Two samples per still (the second mirrored), square frames. Writes OUT/NNNN/{fgr
         --resolution 512 --out-dir imagematte_512x512/imagematte_static
 """
 import sys
+from functools import partial
 from pathlib import Path
 
 if __package__ in (None, ''):  # run as a script: make the repo importable
@@ -16,9 +17,7 @@ if __package__ in (None, ''):  # run as a script: make the repo importable
 from evaluation.common import run_cli
 from evaluation.testset import BackgroundImages, imagematte_main
 
-
-def main(argv=None):
-    return imagematte_main(argv, BackgroundImages, __doc__)
+main = partial(imagematte_main, backgrounds=BackgroundImages, doc=__doc__)
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ or video files. Writes OUT/NNNN/{fgr,pha,bgr,com}/TTTT.png (see evaluation/tests
         --resolution 512 --out-dir imagematte_512x512/imagematte_motion
 """
 import sys
+from functools import partial
 from pathlib import Path
 
 if __package__ in (None, ''):  # run as a script: make the repo importable
@@ -16,9 +17,7 @@ if __package__ in (None, ''):  # run as a script: make the repo importable
 from evaluation.common import run_cli
 from evaluation.testset import BackgroundVideos, imagematte_main
 
-
-def main(argv=None):
-    return imagematte_main(argv, BackgroundVideos, __doc__)
+main = partial(imagematte_main, backgrounds=BackgroundVideos, doc=__doc__)
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ Writes OUT/NNNN/{fgr,pha,bgr,com}/TTTT.png (see evaluation/testset.py). For the 
         --num-samples 25 --resize 512 288 --out-dir videomatte_512x288/videomatte_static
 """
 import sys
+from functools import partial
 from pathlib import Path
 
 if __package__ in (None, ''):  # run as a script: make the repo importable
@@ -15,9 +16,7 @@ if __package__ in (None, ''):  # run as a script: make the repo importable
 from evaluation.common import run_cli
 from evaluation.testset import BackgroundImages, videomatte_main
 
-
-def main(argv=None):
-    return videomatte_main(argv, BackgroundImages, __doc__)
+main = partial(videomatte_main, backgrounds=BackgroundImages, doc=__doc__)
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ Background videos are folders of frames or video files. Writes OUT/NNNN/{fgr,pha
         --num-samples 25 --resize 512 288 --out-dir videomatte_512x288/videomatte_motion
 """
 import sys
+from functools import partial
 from pathlib import Path
 
 if __package__ in (None, ''):  # run as a script: make the repo importable
@@ -16,9 +17,7 @@ if __package__ in (None, ''):  # run as a script: make the repo importable
 from evaluation.common import run_cli
 from evaluation.testset import BackgroundVideos, videomatte_main
 
-
-def main(argv=None):
-    return videomatte_main(argv, BackgroundVideos, __doc__)
+main = partial(videomatte_main, backgrounds=BackgroundVideos, doc=__doc__)
 
 
 if __name__ == '__main__':

@@ -18,8 +18,8 @@ import argparse
 import os
 import random
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from contextlib import closing
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple, Union
@@ -59,7 +59,7 @@ def fit_cover(image: Image.Image, size: Size) -> Image.Image:
 def fit_contain(image: Image.Image, side: int) -> Image.Image:
     """Scale `image` (bilinear) so its longer side is `side`, then pad it with zeros, centered, to side x side."""
     scale = side / max(image.size)
-    image = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))),
+    image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
                          Image.Resampling.BILINEAR)
     canvas = Image.new(image.mode, (side, side))
     canvas.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
@@ -95,7 +95,8 @@ class VideoMatteSource:
                 raise InputError(f'VideoMatte clip {clip} has {len(frames)} frames; --num-frames is {num_frames}')
             missing = sorted(set(frames) - set(image_files(require_dir(root / 'pha' / clip, f'alpha of clip {clip}'))))
             if missing:
-                raise InputError(f'VideoMatte clip {clip} frame {missing[0]}: {root / "pha" / clip / missing[0]} is missing')
+                raise InputError(f'VideoMatte clip {clip} frame {missing[0]}: '
+                                 f'{root / "pha" / clip / missing[0]} is missing')
             self.clips.append((clip, frames))
         if not self.clips:
             raise InputError(f'no clips in {root / "fgr"} (layout ROOT/fgr/CLIP/FRAME.jpg)')
@@ -105,7 +106,8 @@ class VideoMatteSource:
         clip, names = self.clips[index % len(self.clips)]
         start = random.randrange(len(names) - self.num_frames + 1)
         for name in names[start:start + self.num_frames]:
-            fgr, pha = open_image(self.root / 'fgr' / clip / name, 'RGB'), open_image(self.root / 'pha' / clip / name, 'L')
+            fgr = open_image(self.root / 'fgr' / clip / name, 'RGB')
+            pha = open_image(self.root / 'pha' / clip / name, 'L')
             if fgr.size != pha.size:
                 raise InputError(f'VideoMatte clip {clip} frame {name}: fgr is {fgr.size} but pha is {pha.size}')
             if self.resize:
@@ -177,7 +179,8 @@ class BackgroundVideos:
         self.paths = sorted(path for path in root.iterdir()
                             if (path.is_dir() and image_files(path)) or path.suffix.lower() in VIDEO_EXTENSIONS)
         if not self.paths:
-            raise InputError(f'no background videos in {root} (folders of frames or {", ".join(VIDEO_EXTENSIONS)} files)')
+            raise InputError(f'no background videos in {root} '
+                             f'(folders of frames or {", ".join(VIDEO_EXTENSIONS)} files)')
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -238,19 +241,31 @@ class SampleWriter:
                 composite(fgr, pha, bgr).save(out / 'com' / name)
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'{text} is not a positive integer')
+    return value
+
+
+def _parser(doc: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def _parse(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
     """Add the flags every generator has to `parser` and parse `argv`."""
     parser.add_argument('--background-dir', type=Path, required=True, help='background images or videos')
     parser.add_argument('--out-dir', type=Path, required=True, help='output folder (must not exist or be empty)')
     parser.add_argument('--num-frames', type=positive_int, default=100, help='frames per sample')
-    parser.add_argument('--seed', type=int, default=10, help='random seed (the original used 10)')
+    parser.add_argument('--seed', type=int, default=10, help='random seed (the original VideoMatte generators used 10)')
     parser.add_argument('--extension', default='.png', help='file extension of the written frames')
     parser.add_argument('--num-workers', type=int, default=os.cpu_count() or 1,
                         help='samples written in parallel processes (0: none); the output does not depend on it')
     return parser.parse_args(argv)
 
 
-def generate(source, backgrounds, args: argparse.Namespace, num_samples: int) -> List[Path]:
+def generate(source: Source, backgrounds: Backgrounds, args: argparse.Namespace, num_samples: int) -> List[Path]:
     """Write `num_samples` samples of `source` over `backgrounds` into `args.out_dir`; returns their folders."""
     if args.out_dir.exists() and any(args.out_dir.iterdir()):
         raise InputError(f'{args.out_dir} is not empty; choose a new --out-dir')
@@ -262,18 +277,6 @@ def generate(source, backgrounds, args: argparse.Namespace, num_samples: int) ->
                   total=num_samples, unit='sample', desc=f'writing {args.out_dir}'):
         pass
     return [args.out_dir / f'{i:04d}' for i in range(num_samples)]
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'{text} is not a positive integer')
-    return value
-
-
-def _parser(doc: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def videomatte_main(argv, backgrounds: type, doc: str) -> List[Path]:

@@ -66,7 +66,8 @@ def sources(tmp_path_factory):
 
 
 def run_script(script, *args, module=False):
-    command = [sys.executable, *(['-m', f'evaluation.{script}'] if module else [f'evaluation/{script}.py']), *map(str, args)]
+    entry = ['-m', f'evaluation.{script}'] if module else [f'evaluation/{script}.py']
+    command = [sys.executable, *entry, *map(str, args)]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
@@ -105,7 +106,8 @@ def test_generated_layout_and_composite(true_dir, dataset, samples, size, static
     assert clips == [f'{i:04d}' for i in range(samples)]
     for clip in clips:
         for kind in ('fgr', 'pha', 'bgr', 'com'):
-            assert sorted(p.name for p in (true_dir / dataset / clip / kind).iterdir()) == [f'{t:04d}.png' for t in range(5)]
+            names = sorted(p.name for p in (true_dir / dataset / clip / kind).iterdir())
+            assert names == [f'{t:04d}.png' for t in range(5)]
         for t in range(5):
             name = f'{t:04d}.png'
             fgr, pha, bgr, com = (read(true_dir / dataset / clip / kind / name, 'L' if kind == 'pha' else 'RGB')

@@ -92,7 +92,8 @@ def test_one_pixel_shifted_edge_gives_the_reference_grad():
     assert value > 0
     assert value == pytest.approx(reference_grad(pred, true), rel=1e-5)
     # a soft random alpha, and a vertical edge through the transposes, agree with it too
-    assert pha_grad(soft_alpha(3), soft_alpha(4)) == pytest.approx(reference_grad(soft_alpha(3), soft_alpha(4)), rel=1e-4)
+    soft_pred, soft_true = soft_alpha(3), soft_alpha(4)
+    assert pha_grad(soft_pred, soft_true) == pytest.approx(reference_grad(soft_pred, soft_true), rel=1e-4)
     assert pha_grad(pred.T.copy(), true.T.copy()) == pytest.approx(value, rel=1e-5)
 
 
@@ -156,10 +157,11 @@ def test_torch_backend_matches_numpy(name):
 def test_torch_backend_matches_numpy_on_temporal_and_foreground_metrics():
     pred_t, pred_tm1, true_t, true_tm1 = (soft_alpha(s) for s in range(9, 13))
     t = [torch.from_numpy(a) for a in (pred_t, pred_tm1, true_t, true_tm1)]
-    assert float(metrics_torch.pha_dtssd(*t)) == pytest.approx(float(pha_dtssd(pred_t, pred_tm1, true_t, true_tm1)), rel=1e-5)
+    expected = float(pha_dtssd(pred_t, pred_tm1, true_t, true_tm1))
+    assert float(metrics_torch.pha_dtssd(*t)) == pytest.approx(expected, rel=1e-5)
     rng = np.random.default_rng(13)
     pred_fgr, true_fgr = rng.random((2, 24, 32, 3), dtype=np.float32)
     for name in metrics.FOREGROUND_METRICS:
         expected = metrics.METRICS[name](pred_fgr, true_fgr, true_t)
-        got = metrics_torch.METRICS[name](torch.from_numpy(pred_fgr), torch.from_numpy(true_fgr), torch.from_numpy(true_t))
+        got = metrics_torch.METRICS[name](*map(torch.from_numpy, (pred_fgr, true_fgr, true_t)))
         assert float(got) == pytest.approx(float(expected), rel=1e-5)
