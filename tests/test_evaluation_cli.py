@@ -294,3 +294,12 @@ def test_cli_error_is_one_line_without_traceback(true_dir, pred_dir, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith('error: vm_static/0000 frame 0001.png: cannot read')
     assert 'Traceback' not in result.stderr
+
+
+def test_hr_device_errors(true_dir, pred_dir, tmp_path, capsys, monkeypatch):
+    argv = ['--pred-dir', str(pred_dir), '--true-dir', str(true_dir), '--output', str(tmp_path / 'out')]
+    monkeypatch.setattr(evaluate_hr.torch.cuda, 'is_available', lambda: False)
+    assert run_cli(evaluate_hr.main, [*argv, '--device', 'cuda']) == 2
+    assert 'CUDA is not available' in capsys.readouterr().err
+    assert run_cli(evaluate_hr.main, [*argv, '--device', 'no-such-device']) == 2
+    assert capsys.readouterr().err.startswith('error: --device no-such-device')
