@@ -139,18 +139,21 @@ def _size(image) -> str:
 
 def evaluate(pred_dir: Path, true_dir: Path, metrics: Sequence[str], backend: Backend, num_workers: int,
              executor: Callable[[int], Executor], progress: bool = True) -> Results:
-    """Evaluate every clip of `pred_dir` against `true_dir` with `num_workers` workers of `executor`."""
+    """Evaluate every clip of `pred_dir` against `true_dir` with `num_workers` workers of `executor`.
+
+    The results hold the requested metrics once each, in the order of `METRIC_NAMES`."""
+    metrics = tuple(m for m in METRIC_NAMES if m in metrics)
     kinds = ['pha'] + (['fgr'] if any(m in FOREGROUND_METRICS for m in metrics) else [])
     clips = find_clips(pred_dir, true_dir, kinds)
     tasks = [Task(clip, start, min(start + FRAMES_PER_TASK, len(clip.frames)))
              for clip in clips for start in range(0, len(clip.frames), FRAMES_PER_TASK)]
     frames = []
-    evaluator = ClipEvaluator(pred_dir, true_dir, tuple(metrics), backend)
+    evaluator = ClipEvaluator(pred_dir, true_dir, metrics, backend)
     with tqdm(total=sum(len(c.frames) for c in clips), unit='frame', desc='evaluating', disable=not progress) as bar:
         for results in parallel_map(evaluator, tasks, num_workers, executor):
             frames.extend(results)
             bar.update(len(results))
-    return Results(tuple(metrics), frames)
+    return Results(metrics, frames)
 
 
 def build_parser(description: str, default_metrics: Sequence[str]) -> argparse.ArgumentParser:

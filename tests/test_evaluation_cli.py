@@ -245,9 +245,11 @@ def test_result_files_and_printed_summary(lr_hr_results):
 def test_lr_is_the_same_with_and_without_worker_processes(true_dir, pred_dir, lr_hr_results, tmp_path, capsys):
     out, _, _ = lr_hr_results
     argv = ['--pred-dir', pred_dir, '--true-dir', true_dir, '--num-workers', 0, '--output', tmp_path / 'serial',
-            '--disable-progress', '--metrics', 'pha_mad', 'pha_dtssd', 'fgr_mse']
+            '--disable-progress', '--metrics', 'fgr_mse', 'pha_mad', 'pha_dtssd', 'pha_mad']
     assert run_cli(evaluate_lr.main, list(map(str, argv))) == 0
-    serial = frame_values(json.loads((tmp_path / 'serial.json').read_text()))
+    document = json.loads((tmp_path / 'serial.json').read_text())
+    assert document['metrics'] == ['pha_mad', 'pha_dtssd', 'fgr_mse']  # once each, in the canonical order
+    serial = frame_values(document)
     parallel = frame_values(json.loads((out / 'lr.json').read_text()))
     assert serial == {key: {m: parallel[key][m] for m in ('pha_mad', 'pha_dtssd', 'fgr_mse')} for key in parallel}
 
