@@ -16,14 +16,19 @@ class InputError(Exception):
     """Bad input (a missing, unreadable or mismatched file or folder); the message names it."""
 
 
+def _visible(path: Path) -> Iterator[os.DirEntry]:
+    """The entries of `path` whose names do not start with '.' (.ipynb_checkpoints, ._0000.png, ...)."""
+    return (entry for entry in os.scandir(path) if not entry.name.startswith('.'))
+
+
 def subdirectories(path: Path) -> List[str]:
-    """Sorted names of the folders in `path`."""
-    return sorted(entry.name for entry in os.scandir(path) if entry.is_dir())
+    """Sorted names of the visible folders in `path`."""
+    return sorted(entry.name for entry in _visible(path) if entry.is_dir())
 
 
 def image_files(path: Path) -> List[str]:
-    """Sorted names of the image files in `path` (by extension, case-insensitive)."""
-    return sorted(entry.name for entry in os.scandir(path)
+    """Sorted names of the visible image files in `path` (by extension, case-insensitive)."""
+    return sorted(entry.name for entry in _visible(path)
                   if entry.is_file() and entry.name.lower().endswith(IMAGE_EXTENSIONS))
 
 

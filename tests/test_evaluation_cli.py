@@ -287,6 +287,14 @@ def test_bad_input_names_clip_and_frame(evaluator, true_dir, pred_dir, tmp_path,
     message = errors(true_dir / 'vm_static')
     assert 'pass the folder above the datasets' in message
 
+    # hidden folders and files (notebook checkpoints, macOS resource forks) are not clips or frames
+    pred, true = copy_tree(pred_dir, tmp_path / 'hidden'), copy_tree(true_dir, tmp_path / 'hidden_true')
+    (pred / 'vm_static' / '.ipynb_checkpoints').mkdir()
+    (true / 'vm_static' / '0000' / 'pha' / '._0000.png').write_bytes(b'')
+    assert run_cli(evaluator.main, ['--pred-dir', str(pred), '--true-dir', str(true), '--num-workers', '0',
+                                    '--disable-progress', '--output', str(tmp_path / 'out')]) == 0
+    assert json.loads((tmp_path / 'out.json').read_text())['summary']['all']['frames'] == 70
+
 
 def test_cli_error_is_one_line_without_traceback(true_dir, pred_dir, tmp_path):
     pred = copy_tree(pred_dir, tmp_path / 'pred')
