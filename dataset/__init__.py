@@ -1,0 +1,1 @@
+"""Training data for RVM: matting and segmentation datasets, augmentation, frame samplers, synthetic data."""
