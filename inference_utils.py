@@ -111,6 +111,17 @@ def _open_input(path: str) -> av.container.InputContainer:
         raise ConversionError(f'{path} is not a video FFmpeg can read ({e.strerror})') from e
 
 
+def _stream_end(stream: av.VideoStream) -> Optional[float]:
+    """When the last frame of `stream` ends, in seconds, as the container says (None if it does not)."""
+    if stream.duration:
+        return float(((stream.start_time or 0) + stream.duration) * stream.time_base)
+    tag = stream.metadata.get('DURATION')  # Matroska keeps it per track
+    if tag:
+        hours, minutes, seconds = tag.split(':')
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return None
+
+
 class _Reader(Dataset):
     """What both readers share: the Dataset view of `frames()` with the original RVM transform."""
     transform: Optional[Callable]
@@ -157,6 +168,7 @@ class VideoReader(_Reader):
             self.width, self.height = stream.codec_context.width, stream.codec_context.height
             self.has_audio = bool(container.streams.audio)
             self._listed = stream.frames
+            self._end = _stream_end(stream)
             self._length = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
         self._cursor: Optional[List[Any]] = None  # [pid, frame iterator, index of its next frame]
 
@@ -192,6 +204,7 @@ class VideoReader(_Reader):
         step = max(1, round(1 / (self.frame_rate * self.time_base)))
         last_pts = None
         count = 0
+        damaged: List[int] = []
         with _open_input(self.path) as container:
             stream = container.streams.video[0]
             stream.thread_type = 'AUTO'
@@ -201,14 +214,23 @@ class VideoReader(_Reader):
                 if last_pts is not None and pts <= last_pts:
                     pts = last_pts + 1
                 last_pts = pts
+                if frame.is_corrupt:
+                    damaged.append(count)
                 count += 1
                 yield Frame(frame.to_ndarray(format='rgb24', width=width, height=height), pts)
+        if damaged:
+            _warn(f'{self.path}: {len(damaged)} frames decoded with errors (concealed), the first is frame {damaged[0]}')
+        shown_until = (last_pts if last_pts is not None else -step) * self.time_base + 1 / self.frame_rate
         if self._listed and count < self._listed:
             _warn(f'{self.path}: decoded {count} of the {self._listed} frames its header lists '
                   f'(truncated or corrupt after frame {count - 1})')
+        elif self._end is not None and self._end - shown_until > 1 / self.frame_rate:
+            _warn(f'{self.path}: frames stop at {float(shown_until):.3f} s (after frame {count - 1}) but the video '
+                  f'lasts {self._end:.3f} s (truncated or corrupt)')
 
     def _decode(self, container: av.container.InputContainer, stream: av.VideoStream) -> Iterator[av.VideoFrame]:
-        decoded = 0
+        """Decode `stream`, skipping (with a warning) data that fails; frame indices are in decode order."""
+        index = 0
         packets = container.demux(stream)
         while True:
             try:
@@ -216,17 +238,14 @@ class VideoReader(_Reader):
             except StopIteration:
                 return
             except av.error.FFmpegError as e:
-                _warn(f'{self.path}: unreadable data after frame {decoded - 1} ({e.strerror}); '
-                      f'keeping the {decoded} frames decoded so far')
+                _warn(f'{self.path}: unreadable data after frame {index - 1} ({e.strerror}); keeping the frames before it')
                 yield from stream.decode(None)
                 return
             try:
-                frames = packet.decode()
+                yield from packet.decode()
             except av.error.FFmpegError as e:
-                _warn(f'{self.path}: could not decode the data of frame {decoded} ({e.strerror}); skipped')
-                continue
-            decoded += len(frames)
-            yield from frames
+                _warn(f'{self.path}: could not decode frame {index} ({e.strerror}); skipped')
+            index += packet.size > 0
 
 
 class ImageSequenceReader(_Reader):
