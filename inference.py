@@ -218,7 +218,7 @@ def convert_video(model: nn.Module,
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(
-        description='Remove the background of a video or image sequence with Robust Video Matting.')
+        prog='inference.py', description='Remove the background of a video or image sequence with Robust Video Matting.')
     parser.add_argument('--variant', choices=('mobilenetv3', 'resnet50'),
                         help='the encoder; default: read from --checkpoint, or mobilenetv3 for the published weights')
     parser.add_argument('--checkpoint', help='a .pth state_dict; default: the published weights of --variant, '

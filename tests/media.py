@@ -12,17 +12,18 @@ def frame_color(i: int) -> Tuple[int, int, int]:
 
 
 def make_video(path, size=(64, 48), frames=6, rate=Fraction(30), pts: Optional[Sequence[int]] = None,
-               time_base: Optional[Fraction] = None, audio_seconds: float = 0.0, noise: bool = False) -> None:
+               time_base: Optional[Fraction] = None, audio_seconds: float = 0.0, noise: bool = False,
+               codec: str = 'libx264') -> None:
     """A clip of solid-color frames (`frame_color(i)`), with a 440 Hz AAC tone when `audio_seconds` > 0.
 
     `pts` (in `time_base`, default 1/rate) gives variable frame timing; default one frame after another.
-    `noise` adds +-40 of noise, so that every frame takes many bytes (for damaging files). MP4s
+    Odd sizes need a codec other than libx264 (e.g. 'mpeg4'). `noise` adds +-40 of noise, so that every frame takes many bytes (for damaging files). MP4s
     have their index first (faststart), as a truncated download still has it.
     """
     time_base = time_base or 1 / Fraction(rate)
     rng = np.random.default_rng(0)
     with av.open(str(path), 'w', options={'movflags': 'faststart'}) as container:
-        video = container.add_stream('libx264', rate=rate)
+        video = container.add_stream(codec, rate=rate)
         video.width, video.height = size
         video.pix_fmt = 'yuv420p'
         video.codec_context.time_base = time_base
