@@ -9,10 +9,12 @@ See documentation/conversion.md for the formats, backgrounds, audio and the benc
 """
 import argparse
 import contextlib
+import functools
 import itertools
 import os
 import sys
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+import warnings
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -96,22 +98,59 @@ def _placement(model: nn.Module, device: Optional[Union[str, torch.device]],
     return torch.device(device) if device is not None else param.device, dtype or param.dtype
 
 
-def _chunks(frames: Iterator[Frame], size: int, pin: bool) -> Iterator[Tuple[Tensor, List[int]]]:
-    """Group frames into `(images [T, H, W, 3] uint8, pts [T])` chunks of `size` (the last may be shorter)."""
+def _network_input(images: Tensor, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """`[T, H, W, 3]` uint8 -> `[T, 3, H, W]` in 0..1 on `device` (the uint8 crosses: 4x less to copy)."""
+    return images.to(device, non_blocking=True).permute(0, 3, 1, 2).to(dtype).div_(255)
+
+
+def _chunks(frames: Iterator[Frame], size: int, device: torch.device,
+            dtype: torch.dtype) -> Iterator[Tuple[Tensor, List[int]]]:
+    """Group frames into `(images, pts [T])` chunks of `size` frames (the last may be shorter), on the reader thread.
+
+    On CUDA, images are pinned `[T, H, W, 3]` uint8, converted on the GPU; elsewhere they are
+    converted here, in parallel with the network, to its input `[T, 3, H, W]`.
+    """
+    torch.set_num_threads(1)  # this thread's own setting: the network keeps its threads
     while chunk := list(itertools.islice(frames, size)):
         images = torch.from_numpy(np.stack([frame.image for frame in chunk]))
-        yield (images.pin_memory() if pin else images), [frame.pts for frame in chunk]
+        yield (images.pin_memory() if device.type == 'cuda' else _network_input(images, device, dtype)), \
+            [frame.pts for frame in chunk]
 
 
-def _to_host(images: Tensor) -> Tuple[Tensor, Optional[torch.cuda.Event]]:
-    """Start copying `images` to the CPU; return the copy and the CUDA event that marks it done."""
-    if images.device.type != 'cuda':
-        return images.cpu(), None
+def render(kind: str, fgr: Tensor, pha: Tensor, bgr: Optional[Tensor]) -> Tensor:
+    """Output `kind` of a chunk as `[T, H, W, C]` uint8 images, from fgr `[T, 3, H, W]` and pha `[T, 1, H, W]`.
+
+    'alpha': C = 1. 'foreground': C = 3. 'composition': `fgr * pha + bgr * (1 - pha)` (C = 3) over
+    `bgr` (`[T or 1, 3, H or 1, W or 1]`), or, when `bgr` is None, RGBA with fgr zeroed where pha is 0.
+    """
+    if kind == 'alpha':
+        frames = pha
+    elif kind == 'foreground':
+        frames = fgr
+    elif bgr is None:
+        frames = torch.cat([fgr * pha.gt(0), pha], dim=1)
+    else:
+        frames = torch.lerp(bgr, fgr, pha)
+    return to_images(frames)
+
+
+def _stage(make_images: Callable[[], Tensor], device: torch.device) -> Tuple[Callable[[], Tensor], Any]:
+    """Decide where an output's images are made: `(make_images, ready event)` for its writer thread.
+
+    On CUDA they are made now on the GPU and copied into pinned memory without blocking; the
+    event marks the copy done. Elsewhere the writer thread makes them, in parallel with the network.
+    """
+    if device.type != 'cuda':
+        return make_images, None
+    images = make_images()
     host = torch.empty(images.shape, dtype=images.dtype, pin_memory=True)
     host.copy_(images, non_blocking=True)
     ready = torch.cuda.Event()
     ready.record()
-    return host, ready
+
+    def copied() -> Tensor:
+        return host
+    return copied, ready
 
 
 def convert_video(model: nn.Module,
@@ -184,33 +223,26 @@ def convert_video(model: nn.Module,
                                      time_base=source.time_base, audio_source=input_source if source.has_audio else None)
             writers[kind] = ThreadedWriter(writer, WRITE_AHEAD_CHUNKS)
             stack.callback(writers[kind].close)
+        bgr = None
         if 'composition' in outputs and not transparent:
             bgr = Background(GREEN if background is None else background, (width, height), device, dtype)
             stack.callback(bgr.close)
         frames = source.frames(input_resize, num_workers)
         chunks = stack.enter_context(contextlib.closing(
-            prefetch(_chunks(frames, seq_chunk, pin=device.type == 'cuda'), READ_AHEAD_CHUNKS)))
+            prefetch(_chunks(frames, seq_chunk, device, dtype), READ_AHEAD_CHUNKS)))
         bar = stack.enter_context(tqdm(total=len(source), disable=not progress, dynamic_ncols=True, unit='frame'))
         rec: List[Optional[Tensor]] = [None] * 4
         written = 0
         with torch.inference_mode():
             for images, pts in chunks:
-                src = images.to(device, non_blocking=True).permute(0, 3, 1, 2).to(dtype).div(255)  # [T, 3, H, W]
+                src = _network_input(images, device, dtype) if device.type == 'cuda' else images  # [T, 3, H, W]
                 if downsample_ratio is None:
                     downsample_ratio = auto_downsample_ratio(src.size(2), src.size(3))
                 fgr, pha, *rec = model(src.unsqueeze(0), *rec, downsample_ratio)
-                fgr, pha = fgr[0], pha[0]  # [T, 3, H, W], [T, 1, H, W]
+                bgr_frames = bgr.next(len(pts)) if bgr is not None else None
                 for kind, writer in writers.items():
-                    if kind == 'alpha':
-                        frames_out = pha
-                    elif kind == 'foreground':
-                        frames_out = fgr
-                    elif transparent:
-                        frames_out = torch.cat([fgr * pha.gt(0), pha], dim=1)
-                    else:
-                        frames_out = fgr * pha + bgr.next(len(pts)) * (1 - pha)
-                    host, ready = _to_host(to_images(frames_out))
-                    writer.write_images(host, pts, ready)
+                    make_images, ready = _stage(functools.partial(render, kind, fgr[0], pha[0], bgr_frames), device)
+                    writer.write(make_images, pts, ready)
                 written += len(pts)
                 bar.update(len(pts))
     return written
@@ -242,26 +274,31 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                         help='write the composition with alpha (default: for png_sequence, .mov and .webm '
                              'when no --background is given)')
     args = parser.parse_args(argv)
-
-    outputs = named_outputs(args.output_composition, args.output_alpha, args.output_foreground)
-    try:
-        output_type = args.output_type or (infer_output_type(outputs.values()) if outputs else 'video')
-        transparent = resolve_transparency(args.output_composition, output_type, args.background, args.transparent)
-        check_outputs(args.input_source, outputs, output_type, transparent)
-        device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-        checkpoint = args.checkpoint or published_state_dict(args.variant or 'mobilenetv3',
-                                                             progress=not args.disable_progress)
-        model = load_matting_network(checkpoint, variant=args.variant)
-        count = convert_video(model, args.input_source, args.input_resize, args.downsample_ratio, output_type,
-                              args.output_composition, args.output_alpha, args.output_foreground,
-                              args.output_video_mbps, args.seq_chunk, args.num_workers, not args.disable_progress,
-                              device, torch.float32, args.background, transparent)
-    except (ConversionError, CheckpointError, OSError) as e:
-        parser.exit(1, f'{parser.prog}: error: {e}\n')
-    except KeyboardInterrupt:
-        parser.exit(130, f'{parser.prog}: interrupted; the outputs are closed and hold the frames written so far\n')
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, *_, **__: tqdm.write(f'{parser.prog}: warning: {message}', file=sys.stderr)
+        try:
+            outputs, count = _run(args)
+        except (ConversionError, CheckpointError, OSError) as e:
+            parser.exit(1, f'{parser.prog}: error: {e}\n')
+        except KeyboardInterrupt:
+            parser.exit(130, f'{parser.prog}: interrupted; the outputs are closed and hold the frames written so far\n')
     print(f'wrote {count} frames to {", ".join(outputs.values())}', file=sys.stderr)
 
+
+def _run(args: argparse.Namespace) -> Tuple[Dict[str, str], int]:
+    """The command line's work: check the paths, load the weights, convert. Returns the outputs and frame count."""
+    outputs = named_outputs(args.output_composition, args.output_alpha, args.output_foreground)
+    output_type = args.output_type or (infer_output_type(outputs.values()) if outputs else 'video')
+    transparent = resolve_transparency(args.output_composition, output_type, args.background, args.transparent)
+    check_outputs(args.input_source, outputs, output_type, transparent)
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    checkpoint = args.checkpoint or published_state_dict(args.variant or 'mobilenetv3', progress=not args.disable_progress)
+    model = load_matting_network(checkpoint, variant=args.variant)
+    count = convert_video(model, args.input_source, args.input_resize, args.downsample_ratio, output_type,
+                          args.output_composition, args.output_alpha, args.output_foreground, args.output_video_mbps,
+                          args.seq_chunk, args.num_workers, not args.disable_progress, device, torch.float32,
+                          args.background, transparent)
+    return outputs, count
 
 if __name__ == '__main__':
     main()

@@ -595,36 +595,41 @@ def prefetch(items: Iterable[Any], max_items: int) -> Iterator[Any]:
 
 
 class ThreadedWriter:
-    """Run a writer's `write_images` on its own thread, behind a bounded queue.
+    """Run a writer on its own thread, behind a bounded queue.
 
-    `write_images(images [T, H, W, C] uint8 CPU tensor, pts, ready)`: `ready` is a CUDA event the
-    thread waits for before reading `images` (a non_blocking copy from the GPU), or None. An error
-    in the thread is raised at the next call; `close()` writes what is queued, then closes the writer.
+    `write(make_images, pts, ready)`: the thread waits for `ready` (a CUDA event marking the end of
+    a non_blocking copy from the GPU, or None), calls `make_images()` for `[T, H, W, C]` uint8 CPU
+    images, and writes them. Work done in `make_images` (the composition, the conversion to uint8)
+    runs on this thread with one intra-op thread, in parallel with the network. An error in the
+    thread is raised at the next call; `close()` writes what is queued, then closes the writer.
     """
 
     def __init__(self, writer: Writer, max_pending: int = 2):
         self.writer = writer
-        self.queue: 'queue.Queue[Optional[Tuple[Tensor, Sequence[int], Any]]]' = queue.Queue(max_pending)
+        self.queue: 'queue.Queue[Optional[Tuple[Callable[[], Tensor], Sequence[int], Any]]]' = queue.Queue(max_pending)
         self.error: Optional[BaseException] = None
         self.thread = threading.Thread(target=self._run, name=f'rvm-writer {writer.path}', daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
+        torch.set_num_threads(1)  # this thread's own setting: the network keeps its threads
         while (item := self.queue.get()) is not None:
             if self.error is not None:
                 continue  # keep draining so that the producer never blocks
-            images, pts, ready = item
+            make_images, pts, ready = item
             try:
                 if ready is not None:
                     ready.synchronize()
-                self.writer.write_images(images.numpy(), pts)
+                with torch.inference_mode():
+                    images = make_images()
+                self.writer.write_images(images.cpu().numpy(), pts)
             except BaseException as e:
                 self.error = e
 
-    def write_images(self, images: Tensor, pts: Sequence[int], ready: Any = None) -> None:
+    def write(self, make_images: Callable[[], Tensor], pts: Sequence[int], ready: Any = None) -> None:
         if self.error is not None:
             raise self.error
-        self.queue.put((images, pts, ready))
+        self.queue.put((make_images, pts, ready))
 
     def close(self) -> None:
         self.queue.put(None)

@@ -3,6 +3,7 @@
 Most tests run a stub model with known outputs (fast, exact composition math); a few run a real
 MattingNetwork with filled weights: the TorchScript path, the deployment hook and the CLI.
 """
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -91,7 +92,7 @@ def test_png_sequence_composition_math(tmp_path, clip):
         assert sorted(p.name for p in (tmp_path / name).iterdir()) == [f'{i:04d}.png' for i in range(7)]
     com = np.asarray(Image.open(tmp_path / 'com' / '0003.png'))
     assert com.shape == (49, 65, 3)
-    assert np.array_equal(quarter_means(com), expected_composition(GREEN).numpy())
+    assert np.abs(quarter_means(com) - expected_composition(GREEN).numpy()).max() <= 1  # float rounding at .5
     pha = np.asarray(Image.open(tmp_path / 'pha' / '0000.png'))
     assert pha.ndim == 2 and np.array_equal(quarter_means(pha[..., None])[:, 0], np.round(np.array(ALPHAS) * 255))
     fgr = np.asarray(Image.open(tmp_path / 'fgr' / '0006.png'))
@@ -146,7 +147,7 @@ def test_background_video_is_looped_and_color_parsed(tmp_path, clip):
     convert_video(StubMatting(), str(clip), output_type='png_sequence', output_composition=tmp_path / 'white',
                   background='white', progress=False)
     white = np.asarray(Image.open(tmp_path / 'white' / '0000.png'))
-    assert np.array_equal(quarter_means(white), expected_composition((255, 255, 255)).numpy())
+    assert np.abs(quarter_means(white) - expected_composition((255, 255, 255)).numpy()).max() <= 1
     with pytest.raises(ConversionError, match='not both'):
         convert_video(StubMatting(), str(clip), output_composition=tmp_path / 'c.webm', background='white',
                       transparent=True)
@@ -270,3 +271,16 @@ def test_cli_user_errors_are_one_line(tmp_path, monkeypatch, capsys, clip, args,
     err = capsys.readouterr().err
     assert err.count('\n') == 1 and err.startswith('inference.py: error: ') and message in err
     assert not (tmp_path / 'pha.mp4').exists()
+
+
+def test_cli_interrupt_and_warnings(tmp_path, monkeypatch, capsys, clip, mbv3_checkpoint):
+    def interrupted(*args, **kwargs):
+        warnings.warn('input.mp4: could not decode frame 3 (Invalid data); skipped', RuntimeWarning)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(inference, 'convert_video', interrupted)
+    with pytest.raises(SystemExit) as exit_:
+        main(['--input-source', str(clip), '--output-alpha', str(tmp_path / 'pha.mp4'), '--checkpoint', str(mbv3_checkpoint)])
+    assert exit_.value.code == 130
+    assert capsys.readouterr().err.splitlines() == [
+        'inference.py: warning: input.mp4: could not decode frame 3 (Invalid data); skipped',
+        'inference.py: interrupted; the outputs are closed and hold the frames written so far']

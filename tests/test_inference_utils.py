@@ -229,8 +229,8 @@ def test_prefetch_is_bounded_and_propagates_errors():
 
 def test_threaded_writer_raises_writer_errors(tmp_path):
     writer = ThreadedWriter(VideoWriter(tmp_path / 'out.mp4', 30))
-    writer.write_images(torch.zeros(1, 8, 8, 3, dtype=torch.uint8), [0])
-    writer.write_images(torch.zeros(1, 8, 8, 3, dtype=torch.uint8), [0])  # pts must increase
+    writer.write(lambda: torch.zeros(1, 8, 8, 3, dtype=torch.uint8), [0])
+    writer.write(lambda: torch.zeros(1, 8, 8, 3, dtype=torch.uint8), [0])  # pts must increase
     with pytest.raises(ConversionError, match='pts 0 does not follow 0'):
         writer.close()
     assert probe(tmp_path / 'out.mp4')['frames'] == 1
