@@ -108,9 +108,8 @@ def _chunks(frames: Iterator[Frame], size: int, device: torch.device,
     """Group frames into `(images, pts [T])` chunks of `size` frames (the last may be shorter), on the reader thread.
 
     On CUDA, images are pinned `[T, H, W, 3]` uint8, converted on the GPU; elsewhere they are
-    converted here, in parallel with the network, to its input `[T, 3, H, W]`.
+    converted here (see `background_thread_setup`), in parallel with the network, to its input `[T, 3, H, W]`.
     """
-    torch.set_num_threads(1)  # this thread's own setting: the network keeps its threads
     while chunk := list(itertools.islice(frames, size)):
         images = torch.from_numpy(np.stack([frame.image for frame in chunk]))
         yield (images.pin_memory() if device.type == 'cuda' else _network_input(images, device, dtype)), \

@@ -14,6 +14,7 @@ however long the video: nothing indexes the whole input, nothing accumulates fra
 import os
 import queue
 import re
+import sys
 import tempfile
 import threading
 import warnings
@@ -35,9 +36,10 @@ IMAGE_EXTENSIONS = frozenset(ext for ext, fmt in Image.registered_extensions().i
 SEQUENCE_FRAME_RATE = Fraction(30)
 GREEN = (120, 255, 155)
 
-# H.264 preset: 'veryfast' keeps encoding three outputs within ~15% of a CPU's inference time
-# (see documentation/conversion.md); slower presets compress better at the same bit rate.
-H264_OPTIONS = {'preset': 'veryfast'}
+# H.264 'veryfast' keeps encoding three outputs cheap next to the network on a CPU (see
+# documentation/conversion.md); slower presets compress better at the same bit rate. Up to three
+# encoders share the cores, so each gets a quarter of them.
+H264_OPTIONS = {'preset': 'veryfast', 'threads': str(max(1, (os.cpu_count() or 1) // 4))}
 VP9_OPTIONS = {'deadline': 'good', 'cpu-used': '5', 'row-mt': '1'}
 PRORES_4444_OPTIONS = {'profile': '4444'}
 
@@ -547,6 +549,18 @@ class ImageSequenceWriter:
 Writer = Union[VideoWriter, ImageSequenceWriter]
 
 
+def background_thread_setup() -> None:
+    """Settings for the reader and writer threads, which run beside the network.
+
+    One intra-op thread for their torch work (torch's setting is per thread: the network keeps
+    its own), and on Linux a lower priority (nice +5, for this thread and the codec threads it
+    starts), so that they fill the cores' idle time rather than preempt the network's threads.
+    """
+    torch.set_num_threads(1)
+    if sys.platform == 'linux':
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0) + 5))
+
+
 def prefetch(items: Iterable[Any], max_items: int) -> Iterator[Any]:
     """Iterate `items` on a background thread, at most `max_items` ahead of the consumer.
 
@@ -567,6 +581,7 @@ def prefetch(items: Iterable[Any], max_items: int) -> Iterator[Any]:
         return False
 
     def produce() -> None:
+        background_thread_setup()
         iterator = iter(items)
         try:
             for item in iterator:
@@ -600,7 +615,7 @@ class ThreadedWriter:
     `write(make_images, pts, ready)`: the thread waits for `ready` (a CUDA event marking the end of
     a non_blocking copy from the GPU, or None), calls `make_images()` for `[T, H, W, C]` uint8 CPU
     images, and writes them. Work done in `make_images` (the composition, the conversion to uint8)
-    runs on this thread with one intra-op thread, in parallel with the network. An error in the
+    runs on this thread (see `background_thread_setup`), in parallel with the network. An error in the
     thread is raised at the next call; `close()` writes what is queued, then closes the writer.
     """
 
@@ -612,7 +627,7 @@ class ThreadedWriter:
         self.thread.start()
 
     def _run(self) -> None:
-        torch.set_num_threads(1)  # this thread's own setting: the network keeps its threads
+        background_thread_setup()
         while (item := self.queue.get()) is not None:
             if self.error is not None:
                 continue  # keep draining so that the producer never blocks

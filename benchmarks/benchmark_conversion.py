@@ -83,7 +83,10 @@ def model_only(model, chunks: List[torch.Tensor], downsample_ratio: float, dtype
 
 
 class MemorySampler:
-    """The process's resident memory, sampled on a thread while a block runs (MiB)."""
+    """The process's resident memory, sampled on a thread while a block runs (MiB).
+
+    `summary()`: after the first tenth of the run (set-up: codecs, network buffers) vs. the peak.
+    """
 
     def __enter__(self):
         self.samples, self.stop = [], threading.Event()
@@ -100,6 +103,12 @@ class MemorySampler:
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join()
+
+    def summary(self) -> str:
+        if not self.samples:
+            return 'resident memory not sampled'
+        return (f'resident memory {self.samples[len(self.samples) // 10]:.0f} MiB after a tenth of the run, '
+                f'peak {max(self.samples):.0f} MiB')
 
 
 def main() -> None:
@@ -144,8 +153,8 @@ def main() -> None:
             e2e_fps.append(count / timer.wall)
             e2e_cpu.append(1000 * timer.cpu / count)
             print(f'run {run}: model-only {model_fps[-1]:.2f} fps ({model_cpu[-1]:.0f} CPU ms/frame), '
-                  f'end-to-end {e2e_fps[-1]:.2f} fps ({e2e_cpu[-1]:.0f} CPU ms/frame, {count} frames, resident '
-                  f'memory {min(memory.samples, default=0):.0f}-{max(memory.samples, default=0):.0f} MiB)', flush=True)
+                  f'end-to-end {e2e_fps[-1]:.2f} fps ({e2e_cpu[-1]:.0f} CPU ms/frame, {count} frames, '
+                  f'{memory.summary()})', flush=True)
         print(f'load average after: {os.getloadavg()}')
     print(f'best of {args.repeat}: model-only {max(model_fps):.2f} fps, end-to-end {max(e2e_fps):.2f} fps '
           f'({100 * max(e2e_fps) / max(model_fps):.0f}%); CPU per frame: model-only {min(model_cpu):.0f} ms, '

@@ -3,7 +3,6 @@ import threading
 import time
 from fractions import Fraction
 
-import av
 import numpy as np
 import pytest
 import torch
