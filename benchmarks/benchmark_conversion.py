@@ -6,7 +6,9 @@
 Model-only runs the prepared network (`model.deploy.prepare_for_inference`) on frames already
 decoded and on the device as uint8, chunk after chunk with its recurrent state, exactly as
 convert_video calls it (uint8 to float on the device included). End-to-end runs convert_video with all three outputs (composition, alpha, foreground
-as H.264 .mp4, audio copied): decoding, inference and encoding together. The two alternate
+as H.264 .mp4, audio copied): decoding, inference and encoding together. Pipeline-only runs
+convert_video the same way with a network that costs nothing (its foreground is its input): the
+cost of decoding, composing and encoding alone, the most end-to-end could reach. The three alternate
 `--repeat` times and the best of each is printed, with the load average before and after (other
 processes on the machine slow both). The weights are random unless --checkpoint is given: speed
 does not depend on them, but encoding noise-like mattes costs a little more than real ones.
@@ -85,7 +87,8 @@ def model_only(model, chunks: List[torch.Tensor], downsample_ratio: float, dtype
 class MemorySampler:
     """The process's resident memory, sampled on a thread while a block runs (MiB).
 
-    `summary()`: after the first tenth of the run (set-up: codecs, network buffers) vs. the peak.
+    `summary()`: after the first tenth of the run (set-up: codecs, network buffers), at half of
+    it and at its end, and the peak: flat when the pipeline keeps nothing per frame.
     """
 
     def __enter__(self):
@@ -107,8 +110,16 @@ class MemorySampler:
     def summary(self) -> str:
         if not self.samples:
             return 'resident memory not sampled'
-        return (f'resident memory {self.samples[len(self.samples) // 10]:.0f} MiB after a tenth of the run, '
+        tenth, half, end = (self.samples[len(self.samples) * k // 10] for k in (1, 5, 9))
+        return (f'resident memory {tenth:.0f} / {half:.0f} / {end:.0f} MiB at 10 / 50 / 90% of the run, '
                 f'peak {max(self.samples):.0f} MiB')
+
+
+class Passthrough(torch.nn.Module):
+    """MattingNetwork's signature at no cost: the foreground is the input, the alpha its red channel."""
+
+    def forward(self, src, r1=None, r2=None, r3=None, r4=None, downsample_ratio: float = 1.0):
+        return [src, src[:, :, :1], r1, r2, r3, r4]
 
 
 def main() -> None:
@@ -120,7 +131,12 @@ def main() -> None:
     parser.add_argument('--dtype', default='float32', choices=('float32', 'float16', 'bfloat16'))
     parser.add_argument('--seq-chunk', type=int, default=1)
     parser.add_argument('--repeat', type=int, default=2)
+    parser.add_argument('--threads', type=int, help="the network's intra-op threads (default: torch's, one per core)")
+    parser.add_argument('--pipeline-only', action='store_true',
+                        help='only the pipeline with a free network: quick, for long clips and memory')
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     net = load_matting_network(args.checkpoint, 'mobilenetv3') if args.checkpoint else MattingNetwork('mobilenetv3')
@@ -130,35 +146,39 @@ def main() -> None:
         if not args.input:
             make_clip(clip, args.frames)
         reader = VideoReader(clip)
-        images = [torch.from_numpy(frame.image) for frame in reader.frames()]
+        images = [] if args.pipeline_only else [torch.from_numpy(frame.image) for frame in reader.frames()]
         ratio = auto_downsample_ratio(reader.height, reader.width)
         chunks = [torch.stack(images[i:i + args.seq_chunk]).to(device) for i in range(0, len(images), args.seq_chunk)]
         del images
         print(f'{clip}: {len(reader)} frames {reader.width}x{reader.height} at {float(reader.frame_rate):.3f} fps; '
               f'mobilenetv3 on {device} {args.dtype}, downsample_ratio {ratio:.3f}, seq_chunk {args.seq_chunk}, '
               f'torch threads {torch.get_num_threads()}')
-        model_only(model, chunks[:2], ratio, dtype)  # warm up
+        if chunks:
+            model_only(model, chunks[:2], ratio, dtype)  # warm up
         print(f'load average before: {os.getloadavg()}')
         frames = len(reader)
-        model_fps, e2e_fps, model_cpu, e2e_cpu = [], [], [], []
-        for run in range(args.repeat):
-            timer = model_only(model, chunks, ratio, dtype)
-            model_fps.append(frames / timer.wall)
-            model_cpu.append(1000 * timer.cpu / frames)
-            outputs = {f'output_{kind}': os.path.join(tmp, f'{kind}.mp4')
-                       for kind in ('composition', 'alpha', 'foreground')}
-            with MemorySampler() as memory, Timer() as timer:
-                count = convert_video(model, clip, seq_chunk=args.seq_chunk, progress=False, device=device,
-                                      dtype=dtype, **outputs)
-            e2e_fps.append(count / timer.wall)
-            e2e_cpu.append(1000 * timer.cpu / count)
-            print(f'run {run}: model-only {model_fps[-1]:.2f} fps ({model_cpu[-1]:.0f} CPU ms/frame), '
-                  f'end-to-end {e2e_fps[-1]:.2f} fps ({e2e_cpu[-1]:.0f} CPU ms/frame, {count} frames, '
-                  f'{memory.summary()})', flush=True)
+        outputs = {f'output_{kind}': os.path.join(tmp, f'{kind}.mp4') for kind in ('composition', 'alpha', 'foreground')}
+        conversions = ['pipeline-only'] if args.pipeline_only else ['end-to-end', 'pipeline-only']
+        results = {name: [] for name in ([] if args.pipeline_only else ['model-only']) + conversions}
+        for run in range(args.repeat):  # (fps, CPU ms per frame) per run
+            if not args.pipeline_only:
+                timer = model_only(model, chunks, ratio, dtype)
+                results['model-only'].append((frames / timer.wall, 1000 * timer.cpu / frames))
+            for name in conversions:
+                network = model if name == 'end-to-end' else Passthrough()
+                with MemorySampler() as memory, Timer() as timer:
+                    count = convert_video(network, clip, seq_chunk=args.seq_chunk, progress=False, device=device,
+                                          dtype=dtype, **outputs)
+                results[name].append((count / timer.wall, 1000 * timer.cpu / count))
+                if name == conversions[0]:
+                    memory_summary = f'{name} {memory.summary()}'
+            print(f'run {run}: ' + ', '.join(f'{name} {runs[-1][0]:.2f} fps ({runs[-1][1]:.0f} CPU ms/frame)'
+                                              for name, runs in results.items()) + f'; {memory_summary}', flush=True)
         print(f'load average after: {os.getloadavg()}')
-    print(f'best of {args.repeat}: model-only {max(model_fps):.2f} fps, end-to-end {max(e2e_fps):.2f} fps '
-          f'({100 * max(e2e_fps) / max(model_fps):.0f}%); CPU per frame: model-only {min(model_cpu):.0f} ms, '
-          f'end-to-end {min(e2e_cpu):.0f} ms ({100 * min(model_cpu) / min(e2e_cpu):.0f}% of it in the network)')
+    best = {name: max(fps for fps, _ in runs) for name, runs in results.items()}
+    ratio_note = '' if args.pipeline_only else \
+        f'; end-to-end is {100 * best["end-to-end"] / best["model-only"]:.0f}% of model-only'
+    print(f'best of {args.repeat}: ' + ', '.join(f'{name} {fps:.2f} fps' for name, fps in best.items()) + ratio_note)
 
 
 if __name__ == '__main__':
