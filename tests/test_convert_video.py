@@ -42,10 +42,10 @@ class StubMatting(nn.Module):
         self.calls.append((None if r1 is None else int(r1), downsample_ratio, t))
         if len(self.calls) == self.fail_at:
             raise self.error('the model failed')
-        fgr = torch.tensor(FGR, dtype=src.dtype).view(1, 1, 3, 1, 1).expand(b, t, 3, h, w)
-        quarter = torch.div(torch.arange(w) * 4, w, rounding_mode='floor')
-        pha = torch.tensor(ALPHAS, dtype=src.dtype)[quarter].expand(b, t, 1, h, w)
-        seen = (r1 if r1 is not None else torch.zeros(())) + t
+        fgr = torch.tensor(FGR, dtype=src.dtype, device=src.device).view(1, 1, 3, 1, 1).expand(b, t, 3, h, w)
+        quarter = torch.div(torch.arange(w, device=src.device) * 4, w, rounding_mode='floor')
+        pha = torch.tensor(ALPHAS, dtype=src.dtype, device=src.device)[quarter].expand(b, t, 1, h, w)
+        seen = (r1 if r1 is not None else torch.zeros((), device=src.device)) + t
         return [fgr, pha, seen, seen, seen, seen]
 
 
@@ -84,10 +84,12 @@ def test_auto_downsample_ratio():
 
 def test_png_sequence_composition_math(tmp_path, clip):
     stub = StubMatting()
+    threads = torch.get_num_threads()
     count = convert_video(stub, str(clip), output_type='png_sequence', output_composition=tmp_path / 'com',
                           output_alpha=tmp_path / 'pha', output_foreground=tmp_path / 'fgr', transparent=False,
                           progress=False)
     assert count == 7
+    assert torch.get_num_threads() == threads  # the reader and writer threads' setting is their own
     for name in ('com', 'pha', 'fgr'):
         assert sorted(p.name for p in (tmp_path / name).iterdir()) == [f'{i:04d}.png' for i in range(7)]
     com = np.asarray(Image.open(tmp_path / 'com' / '0003.png'))
@@ -124,6 +126,21 @@ def test_video_outputs_frames_rate_size_audio_and_state(tmp_path, clip):
     assert np.abs(quarter_means(com) - expected_composition(GREEN).numpy()).max() < 6
     pha = decode_rgb(tmp_path / 'pha.mp4')[3][:49, :65]
     assert np.abs(quarter_means(pha)[:, 0] - np.array(ALPHAS) * 255).max() < 4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float16])
+def test_cuda_matches_cpu(tmp_path, clip, dtype):
+    """The CUDA path (pinned memory, non_blocking copies, events) writes what the CPU path writes."""
+    for device in ('cpu', 'cuda'):
+        convert_video(StubMatting().to(device), str(clip), output_type='png_sequence', output_composition=tmp_path / device,
+                      output_alpha=tmp_path / f'{device}-pha', background='white', seq_chunk=3, device=device,
+                      dtype=dtype if device == 'cuda' else torch.float32, progress=False)
+    for name in ('', '-pha'):
+        for t in range(7):
+            cpu = np.asarray(Image.open(tmp_path / f'cpu{name}' / f'{t:04d}.png'), dtype=np.int16)
+            cuda = np.asarray(Image.open(tmp_path / f'cuda{name}' / f'{t:04d}.png'), dtype=np.int16)
+            assert np.abs(cpu - cuda).max() <= 1
 
 
 @pytest.mark.parametrize('name', ['com.webm', 'com.mov'])
