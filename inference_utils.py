@@ -157,7 +157,9 @@ class VideoReader(_Reader):
     Attributes:
         frame_rate: the average frame rate, an exact Fraction (30000/1001 for NTSC).
         time_base: the unit of `Frame.pts`.
-        width, height: the frame size.
+        width, height: the frame size, as shown: upright for phone videos with rotation metadata.
+        rotation: the counterclockwise rotation (degrees) that shows the decoded frames upright;
+            frames are returned rotated by it, as players show them.
         has_audio: whether the file has an audio stream (copied into video outputs).
     """
 
@@ -175,7 +177,19 @@ class VideoReader(_Reader):
             self._listed = stream.frames
             self._end = _stream_end(stream)
             self._length = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+        self.rotation = self._first_frame_rotation()
+        self._turns = round(self.rotation / 90) % 4  # quarter turns counterclockwise
+        if self._turns % 2:
+            self.width, self.height = self.height, self.width
         self._cursor: Optional[List[Any]] = None  # [pid, frame iterator, index of its next frame]
+
+    def _first_frame_rotation(self) -> int:
+        with _open_input(self.path) as container:
+            try:
+                frame = next(container.decode(video=0), None)
+            except av.error.FFmpegError:
+                return 0
+        return frame.rotation if frame is not None else 0
 
     def __len__(self) -> int:
         """The number of frames the file holds (its header's count, else its packet count)."""
@@ -206,6 +220,8 @@ class VideoReader(_Reader):
         ends early (truncated) ends the frames with a warning. pts always increase.
         """
         width, height = size if size is not None else (None, None)
+        if self._turns % 2:
+            width, height = height, width  # decoded frames are on their side: resize them as decoded
         step = max(1, round(1 / (self.frame_rate * self.time_base)))
         last_pts = None
         count = 0
@@ -222,7 +238,8 @@ class VideoReader(_Reader):
                 if frame.is_corrupt:
                     damaged.append(count)
                 count += 1
-                yield Frame(frame.to_ndarray(format='rgb24', width=width, height=height), pts)
+                image = frame.to_ndarray(format='rgb24', width=width, height=height)
+                yield Frame(np.ascontiguousarray(np.rot90(image, self._turns)) if self._turns else image, pts)
         if damaged:
             _warn(f'{self.path}: {len(damaged)} frames decoded with errors (concealed), the first is frame {damaged[0]}')
         shown_until = (last_pts if last_pts is not None else -step) * self.time_base + 1 / self.frame_rate

@@ -1,4 +1,5 @@
 """Small media files for the conversion tests, made with PyAV (nothing is downloaded)."""
+import struct
 from fractions import Fraction
 from typing import List, Optional, Sequence, Tuple
 
@@ -49,6 +50,16 @@ def make_video(path, size=(64, 48), frames=6, rate=Fraction(30), pts: Optional[S
             frame.sample_rate, frame.pts = 44100, 0
             container.mux(audio.encode(frame))
             container.mux(audio.encode())
+
+
+def set_mp4_rotation(path, out) -> None:
+    """Copy an MP4 with the display matrix of a phone held upright (ffprobe: rotation of -90 degrees)."""
+    data = bytearray(open(path, 'rb').read())
+    box = data.find(b'tkhd')
+    version = data[box + 4]
+    matrix = box + 8 + (28 if version == 1 else 20) + 16  # after the times, track id, duration, layer...
+    data[matrix:matrix + 36] = struct.pack('>9i', 0, 65536, 0, -65536, 0, 0, 0, 0, 0x40000000)
+    open(out, 'wb').write(bytes(data))
 
 
 def probe(path) -> dict:

@@ -3,6 +3,7 @@ import threading
 import time
 from fractions import Fraction
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -11,7 +12,7 @@ from torchvision.transforms.functional import to_tensor
 
 from inference_utils import (Background, ConversionError, ImageSequenceReader, ImageSequenceWriter, ThreadedWriter,
                              VideoReader, VideoWriter, image_to_rgb, natural_key, parse_color, prefetch, to_fraction)
-from media import decode_rgb, decode_rgba, frame_color, make_video, probe
+from media import decode_rgb, decode_rgba, frame_color, make_video, probe, set_mp4_rotation
 
 NTSC = Fraction(30000, 1001)
 
@@ -49,6 +50,25 @@ def test_video_reader(clip):
     with pytest.raises(IndexError):
         reader[6]
     assert next(iter(reader.frames(size=(33, 17)))).image.shape == (17, 33, 3)
+
+
+def test_phone_rotation_is_applied(tmp_path):
+    with av.open(str(tmp_path / 'raw.mp4'), 'w') as container:
+        stream = container.add_stream('libx264', rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, 'yuv420p'
+        image = np.zeros((48, 64, 3), np.uint8)
+        image[:24] = (255, 0, 0)  # the top of the scene as stored: red
+        image[24:] = (0, 0, 255)
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format='rgb24')))
+        container.mux(stream.encode())
+    set_mp4_rotation(tmp_path / 'raw.mp4', tmp_path / 'phone.mp4')
+    reader = VideoReader(tmp_path / 'phone.mp4')
+    assert reader.rotation == -90 and (reader.width, reader.height) == (48, 64)
+    upright = next(reader.frames()).image
+    assert upright.shape == (64, 48, 3)  # turned clockwise: the stored top is now on the right
+    assert_color(upright[:, 28:], (255, 0, 0), tol=8)
+    assert_color(upright[:, :20], (0, 0, 255), tol=8)
+    assert next(reader.frames(size=(24, 32))).image.shape == (32, 24, 3)
 
 
 def test_reader_rejects_bad_input(tmp_path):
