@@ -137,7 +137,8 @@ def _stage(make_images: Callable[[], Tensor], device: torch.device) -> Tuple[Cal
     """Decide where an output's images are made: `(make_images, ready event)` for its writer thread.
 
     On CUDA they are made now on the GPU and copied into pinned memory without blocking; the
-    event marks the copy done. Elsewhere the writer thread makes them, in parallel with the network.
+    event marks the copy done. Elsewhere the writer thread makes them, in parallel with the network
+    (so the model must return new tensors on each call, as MattingNetwork and TorchScript do).
     """
     if device.type != 'cuda':
         return make_images, None
