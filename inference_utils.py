@@ -116,6 +116,9 @@ def _open_input(path: str) -> av.container.InputContainer:
         raise ConversionError(f'{path} is not a video FFmpeg can read ({e.strerror})') from e
 
 
+_FORKED_DECODERS: List[Any] = []  # see VideoReader.__getitem__
+
+
 def _stream_end(stream: av.VideoStream) -> Optional[float]:
     """When the last frame of `stream` ends, in seconds, as the container says (None if it does not)."""
     if stream.duration:
@@ -198,8 +201,13 @@ class VideoReader(_Reader):
     def __getitem__(self, idx: int) -> Any:
         if not 0 <= idx < len(self):
             raise IndexError(f'frame {idx} is out of range for {self.path} ({len(self)} frames)')
-        if self._cursor is None or self._cursor[0] != os.getpid() or idx < self._cursor[2]:
-            self._cursor = [os.getpid(), self.frames(), 0]  # a new process or a step back: restart
+        if self._cursor is not None and self._cursor[0] != os.getpid():
+            # A DataLoader worker forked from a process that was decoding: the decoder's threads
+            # did not come along, so closing it here would wait for them forever. Keep it, untouched.
+            _FORKED_DECODERS.append(self._cursor)
+            self._cursor = None
+        if self._cursor is None or idx < self._cursor[2]:
+            self._cursor = [os.getpid(), self.frames(), 0]  # a step back: restart
         frames = self._cursor[1]
         for _ in range(idx - self._cursor[2]):
             next(frames, None)

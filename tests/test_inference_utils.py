@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader
 from torchvision.transforms.functional import to_tensor
 
 from inference_utils import (Background, ConversionError, ImageSequenceReader, ImageSequenceWriter, ThreadedWriter,
@@ -50,6 +51,10 @@ def test_video_reader(clip):
     with pytest.raises(IndexError):
         reader[6]
     assert next(iter(reader.frames(size=(33, 17)))).image.shape == (17, 33, 3)
+    # the original use: a DataLoader, here with worker processes that each decode their own share
+    batches = list(DataLoader(reader, batch_size=2, num_workers=2))
+    assert [b.shape for b in batches] == [(2, 3, 48, 64)] * 3
+    assert torch.allclose(torch.cat(batches), torch.stack([to_tensor(f.image) for f in frames]))
 
 
 def test_phone_rotation_is_applied(tmp_path):
