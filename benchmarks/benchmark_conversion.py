@@ -116,10 +116,14 @@ class MemorySampler:
 
 
 class Passthrough(torch.nn.Module):
-    """MattingNetwork's signature at no cost: the foreground is the input, the alpha its red channel."""
+    """MattingNetwork's signature at almost no cost: the foreground is the input, the alpha its red channel.
+
+    Like the network's, its outputs are new contiguous `[B, T, C, H, W]` tensors (the input is
+    channels-last in memory, and mixed layouts would make the composition slower than it is).
+    """
 
     def forward(self, src, r1=None, r2=None, r3=None, r4=None, downsample_ratio: float = 1.0):
-        return [src, src[:, :, :1], r1, r2, r3, r4]
+        return [src.contiguous(), src[:, :, :1].contiguous(), r1, r2, r3, r4]
 
 
 def main() -> None:
