@@ -1,0 +1,291 @@
+"""Readers, writers, backgrounds and the threading helpers of inference_utils, on clips made here."""
+import threading
+import time
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+from torchvision.transforms.functional import to_tensor
+
+from inference_utils import (Background, ConversionError, ImageSequenceReader, ImageSequenceWriter, ThreadedWriter,
+                             VideoReader, VideoWriter, image_to_rgb, natural_key, parse_color, prefetch, to_fraction)
+from media import decode_rgb, decode_rgba, frame_color, make_video, probe, set_mp4_rotation
+
+NTSC = Fraction(30000, 1001)
+
+
+@pytest.fixture(scope='module')
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp('clip') / 'clip.mp4'
+    make_video(path, size=(64, 48), frames=6, rate=NTSC, time_base=Fraction(1, 30000), pts=[i * 1001 for i in range(6)])
+    return path
+
+
+def assert_color(image, color, tol=4):
+    assert np.abs(image.reshape(-1, 3).mean(0) - np.array(color)).max() <= tol
+
+
+def test_natural_key_and_fraction():
+    assert sorted(['f10.png', 'f2.png', 'F1.png'], key=natural_key) == ['F1.png', 'f2.png', 'f10.png']
+    assert to_fraction(29.97002997) == NTSC and to_fraction(23.976) == Fraction(24000, 1001)
+    assert to_fraction(25.0) == 25 and to_fraction(NTSC) == NTSC
+
+
+def test_video_reader(clip):
+    reader = VideoReader(clip, transform=to_tensor)
+    assert len(reader) == 6 and reader.frame_rate == NTSC and (reader.width, reader.height) == (64, 48)
+    assert not reader.has_audio
+    frames = list(reader.frames())
+    assert [f.pts for f in frames] == [i * 1001 for i in range(6)]
+    for i, frame in enumerate(frames):
+        assert frame.image.shape == (48, 64, 3) and frame.image.dtype == np.uint8
+        assert_color(frame.image, frame_color(i))
+    # Dataset access: forward, backward (restarts), transform applied
+    assert torch.allclose(reader[3], to_tensor(frames[3].image))
+    assert torch.allclose(reader[1], to_tensor(frames[1].image))
+    assert len(list(reader)) == 6
+    with pytest.raises(IndexError):
+        reader[6]
+    assert next(iter(reader.frames(size=(33, 17)))).image.shape == (17, 33, 3)
+    # the original use: a DataLoader, here with worker processes that each decode their own share
+    batches = list(DataLoader(reader, batch_size=2, num_workers=2))
+    assert [b.shape for b in batches] == [(2, 3, 48, 64)] * 3
+    assert torch.allclose(torch.cat(batches), torch.stack([to_tensor(f.image) for f in frames]))
+
+
+def test_phone_rotation_is_applied(tmp_path):
+    with av.open(str(tmp_path / 'raw.mp4'), 'w') as container:
+        stream = container.add_stream('libx264', rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, 'yuv420p'
+        image = np.zeros((48, 64, 3), np.uint8)
+        image[:24] = (255, 0, 0)  # the top of the scene as stored: red
+        image[24:] = (0, 0, 255)
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format='rgb24')))
+        container.mux(stream.encode())
+    set_mp4_rotation(tmp_path / 'raw.mp4', tmp_path / 'phone.mp4')
+    reader = VideoReader(tmp_path / 'phone.mp4')
+    assert reader.rotation == -90 and (reader.width, reader.height) == (48, 64)
+    upright = next(reader.frames()).image
+    assert upright.shape == (64, 48, 3)  # turned clockwise: the stored top is now on the right
+    assert_color(upright[:, 28:], (255, 0, 0), tol=8)
+    assert_color(upright[:, :20], (0, 0, 255), tol=8)
+    assert next(reader.frames(size=(24, 32))).image.shape == (32, 24, 3)
+
+
+def test_reader_rejects_bad_input(tmp_path):
+    with pytest.raises(ConversionError, match='does not exist'):
+        VideoReader(tmp_path / 'missing.mp4')
+    text = tmp_path / 'notes.mp4'
+    text.write_text('not a video at all\n' * 50)
+    with pytest.raises(ConversionError, match='notes.mp4 is not a video'):
+        VideoReader(text)
+    with pytest.raises(ConversionError, match='has no image files'):
+        ImageSequenceReader(tmp_path)
+
+
+def test_image_sequence_reader_order_and_modes(tmp_path):
+    Image.new('L', (8, 6), 100).save(tmp_path / 'frame10.png')
+    Image.new('RGBA', (8, 6), (10, 20, 30, 0)).save(tmp_path / 'frame2.png')
+    Image.fromarray(np.full((6, 8), 32896, np.uint16)).save(tmp_path / 'frame1.png')  # 16-bit gray: 128 in 8 bits
+    Image.new('RGB', (8, 6), (255, 0, 0)).convert('P').save(tmp_path / 'frame3.gif')
+    Image.new('RGB', (8, 6)).save(tmp_path / '.hidden.png')
+    (tmp_path / 'notes.txt').write_text('not an image')
+    reader = ImageSequenceReader(tmp_path)
+    assert [p.rsplit('/', 1)[1] for p in reader.files] == ['frame1.png', 'frame2.png', 'frame3.gif', 'frame10.png']
+    images = [f.image for f in reader.frames()]
+    assert [tuple(image[0, 0]) for image in images] == [(128, 128, 128), (10, 20, 30), (255, 0, 0), (100, 100, 100)]
+    assert all(image.shape == (6, 8, 3) for image in images)
+    assert reader[0].mode == 'RGB' and reader.frame_rate == 30
+    assert [f.pts for f in reader.frames(num_workers=2)] == [0, 1, 2, 3]
+
+
+def test_image_sequence_mixed_sizes(tmp_path):
+    Image.new('RGB', (8, 6)).save(tmp_path / '1.png')
+    Image.new('RGB', (8, 7)).save(tmp_path / '2.png')
+    with pytest.raises(ConversionError, match=r'2.png is 8x7 but .*1.png is 8x6'):
+        list(ImageSequenceReader(tmp_path).frames())
+    # resizing makes them one size
+    assert [f.image.shape for f in ImageSequenceReader(tmp_path).frames(size=(4, 4))] == [(4, 4, 3)] * 2
+
+
+def test_image_to_rgb_16bit_rgb_and_palette():
+    palette = Image.new('P', (2, 2))
+    palette.putpalette([0, 0, 0, 255, 0, 0])
+    palette.putpixel((0, 0), 1)
+    assert tuple(image_to_rgb(palette)[0, 0]) == (255, 0, 0)
+    assert tuple(image_to_rgb(Image.new('I', (2, 2), 65535))[0, 0]) == (255, 255, 255)
+
+
+@pytest.mark.parametrize('size', [(64, 48), (65, 49)])
+def test_video_writer_sizes_gray_and_rate(tmp_path, size):
+    path = tmp_path / 'out.mp4'
+    writer = VideoWriter(path, frame_rate=29.97002997)
+    frames = torch.linspace(0, 1, 5).view(5, 1, 1, 1).expand(5, 1, size[1], size[0])
+    writer.write(frames[:3])
+    writer.write(frames[3:])
+    writer.close()
+    info = probe(path)
+    assert info['frames'] == 5 and info['rate'] == NTSC
+    assert info['size'] == (size[0] + size[0] % 2, size[1] + size[1] % 2)  # H.264 4:2:0: padded to even
+    decoded = decode_rgb(path)
+    for t, image in enumerate(decoded):
+        assert_color(image, [round(255 * t / 4)] * 3, tol=3)
+
+
+def test_writer_rejects_bad_frames(tmp_path):
+    writer = VideoWriter(tmp_path / 'out.mp4', 30)
+    with pytest.raises(ConversionError, match='4-channel frames'):
+        writer.write(torch.zeros(1, 4, 8, 8))
+    writer.close()
+    assert not (tmp_path / 'out.mp4').exists()  # no frame written: no empty file left
+    with pytest.raises(ConversionError, match='transparent video needs .mov'):
+        VideoWriter(tmp_path / 'out.mp4', 30, transparent=True)
+    with pytest.raises(ConversionError, match='unknown video extension'):
+        VideoWriter(tmp_path / 'out.xyz', 30)
+
+
+@pytest.mark.parametrize('name', ['out.webm', 'out.mov'])
+def test_transparent_video_alpha_decodes_back(tmp_path, name):
+    rgba = torch.zeros(3, 4, 49, 65)
+    rgba[:, 0] = 0.8
+    rgba[:, 3, :, :30] = 1.0
+    rgba[:, 3, :, 30:] = torch.tensor([0.0, 0.5, 1.0]).view(3, 1, 1)
+    writer = VideoWriter(tmp_path / name, 30, bit_rate=4_000_000, transparent=True)
+    writer.write(rgba)
+    writer.close()
+    frames = decode_rgba(tmp_path / name)
+    assert len(frames) == 3 and frames[0].shape == (49, 65, 4)
+    for t, frame in enumerate(frames):
+        assert abs(frame[:, :26, 3].mean() - 255) < 3
+        assert abs(frame[:, 34:, 3].mean() - 255 * [0.0, 0.5, 1.0][t]) < 3
+        assert abs(frame[:, :26, 0].mean() - 204) < 4
+
+
+def test_variable_frame_rate_pts_kept(tmp_path):
+    pts = [0, 33, 66, 150, 300, 310, 400]
+    src = tmp_path / 'vfr.mkv'
+    make_video(src, frames=len(pts), rate=30, pts=pts, time_base=Fraction(1, 1000))
+    reader = VideoReader(src)
+    frames = list(reader.frames())
+    writer = VideoWriter(tmp_path / 'out.mp4', reader.frame_rate, time_base=reader.time_base)
+    writer.write_images(np.stack([f.image for f in frames]), [f.pts for f in frames])
+    writer.close()
+    assert probe(tmp_path / 'out.mp4')['times'] == pytest.approx([p / 1000 for p in pts], abs=1e-3)
+
+
+@pytest.mark.parametrize('name, codec', [('out.mp4', 'aac'), ('out.webm', 'opus'), ('out.mkv', 'aac')])
+def test_audio_copied_in_sync(tmp_path, name, codec):
+    src = tmp_path / 'in.mp4'
+    make_video(src, frames=15, rate=30, audio_seconds=0.5)
+    reader = VideoReader(src)
+    assert reader.has_audio
+    writer = VideoWriter(tmp_path / name, reader.frame_rate, time_base=reader.time_base, audio_source=str(src))
+    for frame in reader.frames():
+        writer.write_images(frame.image[None], [frame.pts])
+    writer.close()
+    info = probe(tmp_path / name)
+    assert info['frames'] == 15 and info['audio'] == codec
+    # the audio covers the video (0.5 s), give or take an AAC packet (23 ms) and its priming
+    assert 0.5 - 0.03 <= info['audio_seconds'] <= 0.5 + 0.05
+
+
+def test_truncated_video_warns_and_keeps_frames(tmp_path):
+    src = tmp_path / 'in.mp4'
+    make_video(src, frames=30, rate=30, noise=True)
+    cut = tmp_path / 'cut.mp4'
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    with pytest.warns(RuntimeWarning, match=r'cut.mp4: decoded (\d+) of the 30 frames its header lists .*after frame'):
+        frames = list(VideoReader(cut).frames())
+    assert 5 < len(frames) < 30
+    for i, frame in enumerate(frames):
+        assert_color(frame.image, frame_color(i), tol=8)
+
+
+def test_corrupt_video_warns_with_frame_index(tmp_path):
+    src = tmp_path / 'in.mkv'
+    make_video(src, frames=30, rate=30, noise=True)
+    data = bytearray(src.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 2000] = np.random.default_rng(1).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    bad = tmp_path / 'bad.mkv'
+    bad.write_bytes(bytes(data))
+    with pytest.warns(RuntimeWarning, match=r'bad.mkv: .*frame \d+'):
+        frames = list(VideoReader(bad).frames())
+    assert 5 < len(frames) <= 30
+
+
+def test_image_sequence_writer(tmp_path):
+    writer = ImageSequenceWriter(tmp_path / 'seq', 'png')
+    writer.write(torch.rand(2, 4, 6, 8))
+    writer.write(torch.rand(1, 1, 6, 8))
+    writer.close()
+    names = sorted(p.name for p in (tmp_path / 'seq').iterdir())
+    assert names == ['0000.png', '0001.png', '0002.png']
+    assert [Image.open(tmp_path / 'seq' / n).mode for n in names] == ['RGBA', 'RGBA', 'L']
+    with pytest.raises(ConversionError, match='JPEG has no alpha'):
+        ImageSequenceWriter(tmp_path / 'jpg').write(torch.rand(1, 4, 6, 8))
+
+
+def test_prefetch_is_bounded_and_propagates_errors():
+    produced = []
+
+    def items():
+        for i in range(100):
+            produced.append(i)
+            yield i
+    iterator = prefetch(items(), 2)
+    assert next(iterator) == 0
+    time.sleep(0.2)
+    assert len(produced) <= 4  # one consumed, two queued, one waiting to be put
+    iterator.close()
+    assert not any(t.name == 'rvm-reader' for t in threading.enumerate())
+
+    def failing():
+        yield 1
+        raise ConversionError('frame 1 is broken')
+    with pytest.raises(ConversionError, match='frame 1 is broken'):
+        list(prefetch(failing(), 2))
+
+
+def test_threaded_writer_raises_writer_errors(tmp_path):
+    writer = ThreadedWriter(VideoWriter(tmp_path / 'out.mp4', 30))
+    writer.write(lambda: torch.zeros(1, 8, 8, 3, dtype=torch.uint8), [0])
+    writer.write(lambda: torch.zeros(1, 8, 8, 3, dtype=torch.uint8), [0])  # pts must increase
+    with pytest.raises(ConversionError, match='pts 0 does not follow 0'):
+        writer.close()
+    assert probe(tmp_path / 'out.mp4')['frames'] == 1
+
+
+def test_parse_color():
+    assert parse_color('120,255,155') == parse_color('#78ff9b') == parse_color((120, 255, 155)) == (120, 255, 155)
+    assert parse_color('white') == (255, 255, 255)
+    for bad in ['nope', '1,2', '300,0,0']:
+        with pytest.raises(ConversionError):
+            parse_color(bad)
+
+
+def test_background_image_covers_frame(tmp_path):
+    image = np.zeros((10, 40, 3), np.uint8)  # wide: scaled to cover 20x20 then center-cropped
+    image[:, :15] = (255, 0, 0)
+    image[:, 15:25] = (0, 255, 0)
+    image[:, 25:] = (0, 0, 255)
+    Image.fromarray(image).save(tmp_path / 'bg.png')
+    bg = Background(str(tmp_path / 'bg.png'), (20, 20), torch.device('cpu'), torch.float32)
+    out = bg.next(3)
+    assert out.shape == (1, 3, 20, 20)
+    assert torch.allclose(out[0, :, :, 10], torch.tensor([0., 1., 0.]).view(3, 1).expand(3, 20))  # center stays
+    assert torch.allclose(Background('0,0,255', (20, 20), 'cpu', torch.float32).next(2).flatten(), torch.tensor([0., 0., 1.]))
+
+
+def test_background_video_loops(tmp_path):
+    make_video(tmp_path / 'bg.mp4', size=(32, 24), frames=3)
+    bg = Background(str(tmp_path / 'bg.mp4'), (16, 16), torch.device('cpu'), torch.float32)
+    out = bg.next(7)
+    bg.close()
+    assert out.shape == (7, 3, 16, 16)
+    for t in range(7):
+        assert_color(out[t].permute(1, 2, 0).numpy() * 255, frame_color(t % 3))
