@@ -60,6 +60,10 @@ DATA_LAYOUT: Dict[str, Dict[str, str]] = {
 }
 
 
+class DataConfigError(ValueError):
+    """A data config file that cannot be read or names unknown entries."""
+
+
 def load_data_paths(data_root: Optional[str] = None, data_config: Optional[str] = None) -> Dict[str, Dict[str, str]]:
     """The dataset paths: `DATA_LAYOUT` under the data root, then the config file's entries.
 
@@ -81,14 +85,14 @@ def _apply_config(paths: Dict[str, Dict[str, str]], config_file: str) -> Dict[st
         with open(config_file) as f:
             config = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f'cannot read the data config {config_file}: {e}') from e
+        raise DataConfigError(f'cannot read the data config {config_file}: {e}') from e
     if not isinstance(config, dict):
-        raise ValueError(f'data config {config_file}: expected a JSON object like {{"videomatte": {{"train": "..."}}}}')
+        raise DataConfigError(f'data config {config_file}: expected a JSON object like {{"videomatte": {{"train": "..."}}}}')
     paths = copy.deepcopy(paths)
     base = os.path.dirname(os.path.abspath(config_file))
     for name, entries in config.items():
         if name not in paths or not isinstance(entries, dict) or not set(entries) <= set(paths[name]):
-            raise ValueError(f'data config {config_file}: unknown entry {name!r}: {entries!r}; '
+            raise DataConfigError(f'data config {config_file}: unknown entry {name!r}: {entries!r}; '
                              f'the entries are {json.dumps({n: sorted(e) for n, e in DATA_LAYOUT.items()})}')
         for key, path in entries.items():
             paths[name][key] = os.path.join(base, os.path.expanduser(path))
