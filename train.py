@@ -458,7 +458,8 @@ def main(argv=None) -> None:
     epoch = epoch_start
     try:
         for epoch in range(epoch_start, args.epoch_end):
-            skip = step - epoch * steps_per_epoch     # > 0 only when resuming in the middle of this epoch
+            # Steps of this epoch already done: > 0 only when resuming in the middle of it.
+            skip = min(max(step - epoch * steps_per_epoch, 0), steps_per_epoch)
             if skip == 0 and not args.disable_validation:
                 validate()
             rt.log(f'Training epoch {epoch}')

@@ -99,8 +99,8 @@ class HairyFigure:
     def __init__(self, rng: np.random.Generator, h: int, w: int):
         scale = min(h, w)
         self.h, self.w = h, w
-        self.head = rng.uniform(0.1, 0.16, 2) * scale                         # radii (a, b)
-        self.body = np.array([rng.uniform(0.16, 0.26), rng.uniform(0.3, 0.45)]) * scale
+        self.head = rng.uniform(0.13, 0.19, 2) * scale                        # radii (a, b)
+        self.body = np.array([rng.uniform(0.28, 0.4), rng.uniform(0.45, 0.65)]) * scale
         self.body_offset = self.head[1] + 0.8 * self.body[1]                   # below the head
         self.softness = rng.uniform(0.7, 2.0)
         # Strands, mostly on the upper half of the head (angles measured from +x, y pointing down).
@@ -113,7 +113,7 @@ class HairyFigure:
         self.texture = Texture(rng)
         self.hair = Texture(rng)
         # Motion: a start pose, a drift and a sway, a slow turn and a breathing scale.
-        self.center = np.array([rng.uniform(0.3, 0.7) * w, rng.uniform(0.25, 0.45) * h])
+        self.center = np.array([rng.uniform(0.35, 0.65) * w, rng.uniform(0.2, 0.35) * h])
         self.drift = rng.uniform(-1.5, 1.5, 2) * scale / 100
         self.sway = rng.uniform(0, 4, 2) * scale / 100, rng.uniform(0.1, 0.4), rng.uniform(0, 6.3)
         self.angle, self.turn = rng.uniform(-0.3, 0.3), rng.uniform(-0.02, 0.02)

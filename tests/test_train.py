@@ -33,7 +33,9 @@ def _args(data_root, run_dir, *extra):
 
 
 def _run(args, launcher=(sys.executable, 'train.py')):
+    # One thread per process: on a shared 2-core CI machine more threads only spin against each other.
     env = {k: v for k, v in os.environ.items() if k not in ('WORLD_SIZE', 'LOCAL_RANK', 'RANK')}
+    env['OMP_NUM_THREADS'] = '1'
     result = subprocess.run([*launcher, *args], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout + result.stderr
@@ -85,7 +87,15 @@ def test_resume_continues_at_the_next_epoch_with_the_optimizer_state(first_run, 
     load_matting_network(run_dir / 'ckpt' / 'epoch-1.pth')
 
 
-def test_non_finite_loss_stops_saves_and_resumes_mid_epoch(data_root, tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_non_finite_loss_stops_saves_and_resumes_mid_epoch(data_root, tmp_path, monkeypatch, capsys, one_thread):
     calls = []
 
     def failing_loss(*args):
@@ -140,12 +150,12 @@ def test_random_crop_cuts_every_clip_alike():
 
 def test_bad_arguments_and_checkpoints_are_reported(data_root, tmp_path):
     args = _args(data_root, tmp_path, '--resolution-lr', '96')
-    result = subprocess.run([sys.executable, 'train.py', *args], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, 'train.py', *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and '--resolution-lr must be at least 128' in result.stderr
     bad = tmp_path / 'bad.pth'
     bad.write_bytes(b'not a checkpoint')
     result = subprocess.run([sys.executable, 'train.py', *_args(data_root, tmp_path, '--checkpoint', str(bad))],
-                            cwd=ROOT, capture_output=True, text=True)
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and f'error: {bad} is not a PyTorch checkpoint' in result.stderr
 
 
