@@ -31,7 +31,7 @@ def open_rgb(path: str, size: int, resample: Image.Resampling = Image.Resampling
         return downsample_if_needed(img.convert('RGB'), size, resample)
 
 
-def open_gray(path: str, size: int, resample: Image.Resampling = Image.Resampling.BICUBIC) -> Image.Image:
-    """Read an image as 8-bit grayscale (an alpha matte or mask) with its short side capped at `size`."""
+def open_gray(path: str, size: int) -> Image.Image:
+    """Read an image as 8-bit grayscale (an alpha matte) with its short side capped at `size`."""
     with Image.open(path) as img:
-        return downsample_if_needed(img.convert('L'), size, resample)
+        return downsample_if_needed(img.convert('L'), size)
