@@ -109,6 +109,11 @@ def apply_affine(clip: Clip, params: Sequence[AffineParams]) -> Clip:
     return clip
 
 
+def to_tensor_clip(frames: Sequence[Image.Image]) -> Tensor:
+    """T PIL images as a float tensor `[T, C, H, W]` in 0..1."""
+    return torch.stack([F.to_tensor(frame) for frame in frames])
+
+
 def _one_or_many(clips: Tuple[Clip, ...]) -> Union[Clip, Tuple[Clip, ...]]:
     return clips if len(clips) > 1 else clips[0]
 
@@ -169,9 +174,7 @@ class MotionAugmentation:
             fgrs, phas = self._static_affine(fgrs, phas, scale_ranges=(0.5, 1))
             bgrs = self._static_affine(bgrs, scale_ranges=(1, 1.5))
 
-        fgrs = torch.stack([F.to_tensor(fgr) for fgr in fgrs])
-        phas = torch.stack([F.to_tensor(pha) for pha in phas])
-        bgrs = torch.stack([F.to_tensor(bgr) for bgr in bgrs])
+        fgrs, phas, bgrs = to_tensor_clip(fgrs), to_tensor_clip(phas), to_tensor_clip(bgrs)
 
         # Resized crop to the output size, with a slight aspect ratio change.
         params = transforms.RandomResizedCrop.get_params(fgrs, scale=(1, 1), ratio=self.aspect_ratio_range)

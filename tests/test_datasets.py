@@ -1,4 +1,5 @@
 """Augmentation, frame samplers, and every dataset reading the synthetic data written in its format."""
+import json
 import random
 
 import numpy as np
@@ -9,9 +10,18 @@ from torchvision.transforms import functional as F
 
 from dataset import augmentation
 from dataset.augmentation import (
-    AffineParams, MotionAugmentation, Step, VideoMatteTrainAugmentation, motion_affine,
+    AffineParams, ImageMatteAugmentation, MotionAugmentation, Step, VideoMatteTrainAugmentation, motion_affine,
     random_motion_affine_params,
 )
+from dataset.background import RandomBackground
+from dataset.coco import CocoPanopticDataset, CocoPanopticTrainAugmentation
+from dataset.imagematte import ImageMatteDataset
+from dataset.samplers import TrainFrameSampler, ValidFrameSampler
+from dataset.spd import SuperviselyPersonDataset
+from dataset.synthetic import generate
+from dataset.videomatte import VideoMatteDataset
+from dataset.youtubevis import YouTubeVISAugmentation, YouTubeVISDataset, decode_rle, encode_rle
+from train_config import check_data_paths, load_data_paths
 
 
 def _smooth_pattern(h, w, seed):
@@ -93,3 +103,224 @@ def test_random_easing_fn_covers_the_published_curves():
     names = {type(augmentation.random_easing_fn()).__name__ for _ in range(2000)}
     assert {'LinearInOut', 'Step', 'ElasticEaseInOut', 'BounceEaseOut'} <= names
     assert len(names) == len(augmentation.EASING_FUNCTIONS) + 2
+
+
+# ---------------------------------------------------------------------------------- samplers
+
+
+def test_train_frame_sampler_speed_shift_and_reverse():
+    random.seed(0)
+    seen_reversed = seen_forward = False
+    for _ in range(100):
+        frames = TrainFrameSampler()(6)
+        forward = frames if frames[0] <= frames[-1] else frames[::-1]
+        seen_reversed |= frames[0] > frames[-1]
+        seen_forward |= frames[0] < frames[-1]
+        shift = forward[0]
+        assert 0 <= shift < 6
+        steps = {b - a for a, b in zip(forward, forward[1:])}
+        assert steps <= {0, 1, 2, 3, 4, 5}
+    assert seen_forward and seen_reversed
+    random.seed(1)
+    frames = TrainFrameSampler(speed=[2])(4)
+    forward = sorted(frames)
+    assert forward == [forward[0] + 2 * i for i in range(4)]
+
+
+def test_valid_frame_sampler_is_consecutive():
+    assert ValidFrameSampler()(4) == [0, 1, 2, 3]
+
+
+# --------------------------------------------------------------------------- run-length masks
+
+
+def test_decode_uncompressed_rle_is_column_major():
+    mask = decode_rle({'size': [2, 3], 'counts': [1, 2, 3]})
+    # Column-major: (0,0)=0, then (1,0)=1, (0,1)=1, then the rest 0.
+    np.testing.assert_array_equal(mask, [[0, 255, 0], [255, 0, 0]])
+
+
+def test_decode_compressed_rle_hand_encoded():
+    # counts [5, 5, 10, 2]: '5' '5' ':' (10 + 48), then 2 - 5 = -3 stored as the difference to the count
+    # two before: 5-bit group 0b11101 = 29 with the sign bit 0x10 set and no continuation: chr(29 + 48) = 'M'.
+    mask = decode_rle({'size': [2, 11], 'counts': '55:M'})
+    expected = np.repeat([0, 255, 0, 255], [5, 5, 10, 2]).astype(np.uint8).reshape(11, 2).T
+    np.testing.assert_array_equal(mask, expected)
+    # counts [1, 1, 1, 40]: 40 - 1 = 39 needs two groups: 7 | 0x20 -> 'W', then 1 -> '1'.
+    assert decode_rle({'size': [43, 1], 'counts': '111W1'}).reshape(-1).tolist() == [0, 255, 0] + [255] * 40
+    assert decode_rle({'size': [43, 1], 'counts': b'111W1'}).sum() == 41 * 255
+
+
+@pytest.mark.parametrize('compressed', [False, True])
+def test_rle_round_trip(compressed):
+    rng = np.random.default_rng(0)
+    for shape in [(7, 5), (40, 33)]:
+        mask = rng.random(shape) < 0.3
+        mask[0, 0] = True                       # starts with foreground: counts begin with 0
+        rle = encode_rle(mask, compressed)
+        assert isinstance(rle['counts'], str if compressed else list)
+        np.testing.assert_array_equal(decode_rle(rle) > 0, mask)
+
+
+def test_decode_rle_rejects_a_size_mismatch():
+    with pytest.raises(ValueError, match='2x2'):
+        decode_rle({'size': [2, 2], 'counts': [1, 2]})
+
+
+# ------------------------------------------------------------------------------ COCO panoptic
+
+
+def test_coco_panoptic_mask_takes_person_backpack_and_tie(tmp_path):
+    # Segment ids past 65535 use all three PNG channels: id = R + 256 G + 256^2 B.
+    ids = np.array([[0, 70000, 70000, 5],
+                    [300, 300, 9, 5],
+                    [300, 12, 12, 0]])
+    rgb = np.stack([ids % 256, ids // 256 % 256, ids // 65536], -1).astype(np.uint8)
+    (tmp_path / 'ann').mkdir()
+    (tmp_path / 'img').mkdir()
+    Image.fromarray(rgb).save(tmp_path / 'ann' / 'a.png')
+    Image.fromarray(np.zeros((3, 4, 3), np.uint8)).save(tmp_path / 'img' / 'a.jpg')
+    segments = [{'id': 70000, 'category_id': 1}, {'id': 300, 'category_id': 27}, {'id': 9, 'category_id': 32},
+                {'id': 5, 'category_id': 3}, {'id': 12, 'category_id': 1}]
+    annotations = [{'file_name': 'a.png', 'segments_info': segments},
+                   {'file_name': 'b.png', 'segments_info': [{'id': 1, 'category_id': 3}]}]   # no person: skipped
+    (tmp_path / 'ann.json').write_text(json.dumps({'annotations': annotations}))
+
+    dataset = CocoPanopticDataset(str(tmp_path / 'img'), str(tmp_path / 'ann'), str(tmp_path / 'ann.json'))
+    assert len(dataset) == 1
+    img, seg = dataset[0]
+    assert img.mode == 'RGB' and img.size == (4, 3)
+    np.testing.assert_array_equal(np.asarray(seg), [[0, 255, 255, 0], [255, 255, 255, 0], [255, 255, 255, 0]])
+
+
+# ------------------------------------------------------------------- the synthetic data set
+
+
+@pytest.fixture(scope='module')
+def synthetic_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('synthetic')
+    generate(str(root), clips=2, frames=5, size=48, seed=0, progress=False)
+    return str(root)
+
+
+@pytest.fixture(scope='module')
+def paths(synthetic_root):
+    paths = load_data_paths(synthetic_root)
+    check_data_paths(paths, paths.keys())
+    return paths
+
+
+def test_synthetic_generation_refuses_to_overwrite(synthetic_root):
+    with pytest.raises(FileExistsError, match='nothing was overwritten'):
+        generate(synthetic_root, clips=2, frames=5, size=48)
+
+
+def _videomatte(paths, name, transform=None, seq_length=3):
+    cls = VideoMatteDataset if name == 'videomatte' else ImageMatteDataset
+    return cls(paths[name]['train'], paths['background_images']['train'], paths['background_videos']['train'],
+               size=48, seq_length=seq_length, seq_sampler=ValidFrameSampler(), transform=transform)
+
+
+def test_videomatte_reads_the_synthetic_clips(paths):
+    dataset = _videomatte(paths, 'videomatte')
+    assert len(dataset) == 2 * 2                # 2 clips of 5 frames, one item per 3 frames
+    fgrs, phas, bgrs = dataset[1]               # clip 0 from frame 3: frames 3, 4 and (wrapped) 0
+    assert len(fgrs) == len(phas) == len(bgrs) == 3
+    on_disk = [np.asarray(Image.open(f'{paths["videomatte"]["train"]}/pha/0000/{t:05d}.jpg')) for t in (3, 4, 0)]
+    for pha, expected in zip(phas, on_disk):
+        np.testing.assert_array_equal(np.asarray(pha), expected)
+    alpha = np.asarray(phas[0]) / 255
+    assert (alpha > 0.98).mean() > 0.05 and (alpha < 0.02).mean() > 0.3
+    assert ((alpha > 0.05) & (alpha < 0.95)).mean() > 0.005   # soft, hair-like edges
+
+    random.seed(0)
+    fgr, pha, bgr = _videomatte(paths, 'videomatte', VideoMatteTrainAugmentation((32, 32)))[0]
+    assert fgr.shape == (3, 3, 32, 32) and pha.shape == (3, 1, 32, 32) and bgr.shape == (3, 3, 32, 32)
+    assert -1e-5 <= pha.min() and pha.max() <= 1 + 1e-5    # bilinear resampling, up to rounding
+
+
+def test_imagematte_reads_the_synthetic_images(paths):
+    dataset = _videomatte(paths, 'imagematte', seq_length=2)
+    assert len(dataset) == max(4, 4 + 2)        # backgrounds: 4 images + 2 videos
+    fgrs, phas, bgrs = dataset[5]
+    assert fgrs[0] is fgrs[1] and phas[0].mode == 'L' and len(bgrs) == 2
+    fgr, pha, bgr = _videomatte(paths, 'imagematte', ImageMatteAugmentation((32, 32)), seq_length=2)[0]
+    assert fgr.shape == (2, 3, 32, 32) and pha.shape == (2, 1, 32, 32)
+
+
+def test_background_video_frames_follow_the_sampler(paths):
+    random.seed(3)
+    background = RandomBackground(paths['background_images']['train'], paths['background_videos']['train'],
+                                  size=48, seq_length=3, seq_sampler=ValidFrameSampler())
+    frames = background.random_video()
+    assert len(frames) == 3 and len({np.asarray(f).tobytes() for f in frames}) == 3   # a panning camera
+    image = background.random_image()
+    assert image[0] is image[2]
+
+
+def test_missing_data_is_reported_with_its_path(tmp_path, paths):
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / 'nowhere')):
+        RandomBackground(str(tmp_path / 'nowhere'), paths['background_videos']['train'], 48, 2, ValidFrameSampler())
+    broken = load_data_paths(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match='videomatte.train'):
+        check_data_paths(broken, ['videomatte'])
+
+
+def test_coco_panoptic_reads_the_synthetic_set(paths):
+    coco = paths['coco_panoptic']
+    dataset = CocoPanopticDataset(coco['imgdir'], coco['anndir'], coco['annfile'])
+    annotations = json.load(open(coco['annfile']))['annotations']
+    assert len(dataset) == sum(any(s['category_id'] == 1 for s in a['segments_info']) for a in annotations)
+    img, seg = dataset[0]
+    seg = np.asarray(seg)
+    assert set(np.unique(seg)) == {0, 255} and img.size == (seg.shape[1], seg.shape[0])
+    img, seg = CocoPanopticDataset(coco['imgdir'], coco['anndir'], coco['annfile'],
+                                   CocoPanopticTrainAugmentation((32, 32)))[1]
+    assert img.shape == (3, 32, 32) and seg.shape == (1, 32, 32)
+    assert set(seg.unique().tolist()) <= {0.0, 1.0}             # nearest sampling keeps masks binary
+
+
+def test_supervisely_reads_the_synthetic_set(paths):
+    dataset = SuperviselyPersonDataset(paths['spd']['imgdir'], paths['spd']['segdir'])
+    assert len(dataset) == 4
+    img, seg = dataset[2]
+    assert img.mode == 'RGB' and seg.mode == 'L' and np.asarray(seg).max() == 255
+
+
+def test_youtubevis_reads_the_synthetic_set(paths):
+    ytvis = paths['youtubevis']
+    data = json.load(open(ytvis['annfile']))
+    kinds = {type(s['counts']).__name__ for a in data['annotations'] for s in a['segmentations'] if s}
+    assert kinds == {'list', 'str'}                             # both RLE forms are exercised
+    assert any(s is None for a in data['annotations'] for s in a['segmentations'])
+
+    dataset = YouTubeVISDataset(ytvis['videodir'], ytvis['annfile'], size=48, seq_length=3,
+                                seq_sampler=ValidFrameSampler())
+    assert len(dataset) == 2 * 5                                # the video without a person is left out
+    imgs, segs = dataset[4]                                     # frames 4, 0, 1 of the first video
+    assert len(imgs) == 3 and imgs[0].mode == 'RGB' and segs[0].mode == 'L'
+    person = [a for a in data['annotations'] if a['video_id'] == 1]
+    expected = np.zeros_like(np.asarray(segs[0]))
+    for a in person:
+        if a['segmentations'][4] is not None:
+            expected |= decode_rle(a['segmentations'][4])
+    np.testing.assert_array_equal(np.asarray(segs[0]), expected)
+    assert expected.max() == 255
+
+    imgs, segs = YouTubeVISDataset(ytvis['videodir'], ytvis['annfile'], 48, 3, ValidFrameSampler(),
+                                   YouTubeVISAugmentation((32, 32)))[0]
+    assert imgs.shape == (3, 3, 32, 32) and segs.shape == (3, 1, 32, 32)
+
+
+def test_data_config_file_overrides_entries(tmp_path, monkeypatch):
+    config = tmp_path / 'paths.json'
+    config.write_text(json.dumps({'videomatte': {'train': 'vm/train'}, 'spd': {'imgdir': '/abs/img'}}))
+    monkeypatch.setenv('RVM_DATA_ROOT', '/data')
+    monkeypatch.setenv('RVM_DATA_CONFIG', str(config))
+    paths = load_data_paths()
+    assert paths['videomatte']['train'] == str(tmp_path / 'vm' / 'train')
+    assert paths['spd']['imgdir'] == '/abs/img'
+    assert paths['videomatte']['valid'] == '/data/VideoMatte240K_JPEG_SD/valid'
+    config.write_text(json.dumps({'videomate': {'train': 'x'}}))
+    with pytest.raises(ValueError, match="unknown entry 'videomate'"):
+        load_data_paths()
