@@ -23,10 +23,13 @@ class OnnxMatting:
     Args:
         path: an .onnx file written by export_onnx.py (float32 or float16).
         device: 'cpu' or 'cuda' (needs the onnxruntime-gpu package).
+        threads: ONNX Runtime's intra-op threads; 0 lets it choose (one per physical core).
     """
 
-    def __init__(self, path: str, device: str = 'cpu'):
-        self.session = ort.InferenceSession(path, providers=PROVIDERS[device])
+    def __init__(self, path: str, device: str = 'cpu', threads: int = 0):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(path, options, providers=PROVIDERS[device])
         self.device = device
         self.dtype = np.float16 if self.session.get_inputs()[0].type == 'tensor(float16)' else np.float32
         self.binding = self.session.io_binding()

@@ -1,0 +1,71 @@
+"""The deployment path (model.deploy.prepare_for_inference) gives the plain model's outputs."""
+import pytest
+import torch
+from torch import nn
+
+from fill_weights import fill_state_dict
+from model import MattingNetwork
+from model.deploy import fold_batch_norms, prepare_for_inference
+
+CPU = torch.device('cpu')
+
+
+def filled(variant, refiner):
+    model = MattingNetwork(variant, refiner).eval()
+    model.load_state_dict(fill_state_dict(model.state_dict()))
+    return model
+
+
+def clip(*shape, seed=0):
+    """Slowly changing frames `[B, T, 3, H, W]`: the states matter, the values stay natural."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(shape[0], 1, *shape[2:], generator=g)
+    return (base + 0.1 * torch.rand(*shape, generator=g)).clamp(0, 1)
+
+
+@pytest.mark.parametrize('variant,refiner', [('mobilenetv3', 'deep_guided_filter'), ('resnet50', 'fast_guided_filter')])
+def test_parity_with_plain_model_over_chained_frames(variant, refiner):
+    model = filled(variant, refiner)
+    fast = prepare_for_inference(model, CPU, torch.float32)
+    src = clip(2, 3, 3, 72, 129)
+    for ratio in (0.5, 1.0):
+        rec, rec_fast = [None] * 4, [None] * 4
+        with torch.inference_mode():
+            for t in range(src.size(1)):
+                expected = model(src[:, t], *rec, downsample_ratio=ratio)
+                actual = fast(src[:, t], *rec_fast, downsample_ratio=ratio)
+                for a, e in zip(actual, expected):
+                    assert a.shape == e.shape and a.dtype == e.dtype
+                    torch.testing.assert_close(a, e, rtol=0, atol=1e-4)
+                rec, rec_fast = expected[2:], actual[2:]
+            # a [B, T, 3, H, W] chunk through the same prepared model
+            for a, e in zip(fast(src, downsample_ratio=ratio), model(src, downsample_ratio=ratio)):
+                torch.testing.assert_close(a, e, rtol=0, atol=1e-4)
+
+
+def test_leaves_the_argument_alone_and_folds_every_batch_norm():
+    model = filled('mobilenetv3', 'deep_guided_filter')
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fast = prepare_for_inference(model, CPU, torch.float32)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_fold_batch_norms_is_exact_for_conv_bn_pairs():
+    block = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+    block.load_state_dict(fill_state_dict(block.state_dict()))
+    block.eval()
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        expected = block(x)
+        folded = fold_batch_norms(block)
+        assert isinstance(folded[1], nn.Identity)
+        torch.testing.assert_close(folded(x), expected, rtol=0, atol=1e-5)
+
+
+def test_other_modules_are_only_moved():
+    scripted = torch.jit.script(filled('mobilenetv3', 'fast_guided_filter'))
+    prepared = prepare_for_inference(scripted, CPU, torch.float64)
+    assert prepared is scripted and all(p.dtype == torch.float64 for p in prepared.parameters())
