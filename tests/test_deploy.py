@@ -5,7 +5,7 @@ from torch import nn
 
 from fill_weights import fill_state_dict
 from model import MattingNetwork
-from model.deploy import fold_batch_norms, prepare_for_inference
+from model.deploy import BFLOAT16_TOLERANCE, BFloat16Conv2d, fold_batch_norms, prepare_for_inference
 
 CPU = torch.device('cpu')
 
@@ -26,7 +26,7 @@ def clip(*shape, seed=0):
 @pytest.mark.parametrize('variant,refiner', [('mobilenetv3', 'deep_guided_filter'), ('resnet50', 'fast_guided_filter')])
 def test_parity_with_plain_model_over_chained_frames(variant, refiner):
     model = filled(variant, refiner)
-    fast = prepare_for_inference(model, CPU, torch.float32)
+    fast = prepare_for_inference(model, CPU, torch.float32, bfloat16_convolutions=False)
     src = clip(2, 3, 3, 72, 129)
     for ratio in (0.5, 1.0):
         rec, rec_fast = [None] * 4, [None] * 4
@@ -69,3 +69,42 @@ def test_other_modules_are_only_moved():
     scripted = torch.jit.script(filled('mobilenetv3', 'fast_guided_filter'))
     prepared = prepare_for_inference(scripted, CPU, torch.float64)
     assert prepared is scripted and all(p.dtype == torch.float64 for p in prepared.parameters())
+
+
+@pytest.mark.parametrize('variant,refiner', [('mobilenetv3', 'deep_guided_filter'), ('resnet50', 'fast_guided_filter')])
+def test_bfloat16_convolutions_stay_within_tolerance(variant, refiner):
+    """Forced on (on CPUs without native bfloat16 it is slow, but computes the same)."""
+    model = filled(variant, refiner)
+    fast = prepare_for_inference(model, CPU, torch.float32, bfloat16_convolutions=True)
+    assert any(isinstance(m, BFloat16Conv2d) for m in fast.modules())
+    src = clip(1, 6, 3, 144, 256, seed=3)
+    rec, rec_fast = [None] * 4, [None] * 4
+    with torch.inference_mode():
+        for t in range(src.size(1)):  # the states must not drift apart over the frames
+            expected = model(src[:, t], *rec, downsample_ratio=0.5)
+            actual = fast(src[:, t], *rec_fast, downsample_ratio=0.5)
+            for a, e in zip(actual[:2], expected[:2]):
+                assert a.dtype == torch.float32
+                torch.testing.assert_close(a, e, rtol=0, atol=BFLOAT16_TOLERANCE)
+                assert (a - e).abs().mean() < BFLOAT16_TOLERANCE / 10
+            rec, rec_fast = expected[2:], actual[2:]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_cuda_graph_runner_matches_plain_model():
+    cuda = torch.device('cuda')
+    model = filled('mobilenetv3', 'deep_guided_filter')
+    fast = prepare_for_inference(model, cuda, torch.float16)
+    plain = model.to(device=cuda, dtype=torch.float16)
+    src = clip(1, 3, 3, 144, 256).to(device=cuda, dtype=torch.float16)
+    for ratio in (0.5, 0.25):  # a graph per ratio
+        rec, rec_fast, previous = [None] * 4, [None] * 4, None
+        with torch.inference_mode():
+            for t in range(src.size(1)):
+                expected = plain(src[:, t], *rec, downsample_ratio=ratio)
+                actual = fast(src[:, t], *rec_fast, downsample_ratio=ratio)
+                for a, e in zip(actual, expected):
+                    torch.testing.assert_close(a, e, rtol=0, atol=1e-2)
+                if previous is not None:  # the previous call's outputs were not overwritten by this one
+                    assert not torch.equal(previous, actual[1])
+                previous, rec, rec_fast = actual[1], expected[2:], actual[2:]
