@@ -19,7 +19,6 @@ own dynamic size), and the ONNX `Resize` that computes `src_sm` from `src` and `
 is then put in front of the graph in place of that input. Without a checkpoint, the published
 weights are downloaded through torch.hub's cache.
 """
-import argparse
 from typing import List
 
 import onnx
@@ -28,7 +27,7 @@ from onnx import TensorProto, helper
 from torch import Tensor, nn
 
 from model import MattingNetwork
-from model.checkpoint import add_model_arguments, model_from_arguments
+from model.checkpoint import model_argument_parser, model_from_arguments
 
 INPUT_NAMES = ['src', 'r1i', 'r2i', 'r3i', 'r4i', 'downsample_ratio']
 OUTPUT_NAMES = ['fgr', 'pha', 'r1o', 'r2o', 'r3o', 'r4o']
@@ -101,10 +100,7 @@ def export_onnx(model: MattingNetwork, output: str, opset: int = DEFAULT_OPSET,
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_arguments(parser)
-    parser.add_argument('--precision', choices=['float32', 'float16'], default='float32')
+    parser = model_argument_parser(__doc__)
     parser.add_argument('--opset', type=int, default=DEFAULT_OPSET)
     parser.add_argument('--device', default='cpu', help='device to export on; float16 usually needs cuda')
     parser.add_argument('--output', required=True, help='the .onnx file to write')

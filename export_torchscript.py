@@ -10,12 +10,11 @@ map_location=device)`; `torch.jit.freeze(model)` (after moving it) folds batch n
 for faster inference. float16 files are meant for CUDA. Without a checkpoint, the published
 weights are downloaded through torch.hub's cache.
 """
-import argparse
 
 import torch
 
 from model import MattingNetwork
-from model.checkpoint import add_model_arguments, model_from_arguments
+from model.checkpoint import model_argument_parser, model_from_arguments
 
 
 def export_torchscript(model: MattingNetwork, output: str, dtype: torch.dtype = torch.float32) -> torch.jit.ScriptModule:
@@ -26,10 +25,7 @@ def export_torchscript(model: MattingNetwork, output: str, dtype: torch.dtype = 
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_arguments(parser)
-    parser.add_argument('--precision', choices=['float32', 'float16'], default='float32')
+    parser = model_argument_parser(__doc__)
     parser.add_argument('--output', required=True, help='the .torchscript file to write')
     args = parser.parse_args(argv)
 

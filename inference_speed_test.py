@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from model import MattingNetwork
-from model.checkpoint import add_model_arguments, load_matting_network
+from model.checkpoint import load_matting_network, model_argument_parser
 from model.deploy import prepare_for_inference
 
 BACKENDS = ('eager', 'deploy', 'script', 'compile', 'onnxruntime')
@@ -94,12 +94,9 @@ def synchronize(device: torch.device) -> None:
 
 
 def main(argv=None) -> Dict[str, List[float]]:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_arguments(parser)
+    parser = model_argument_parser(__doc__)
     parser.add_argument('--resolution', type=int, nargs=2, metavar=('WIDTH', 'HEIGHT'), default=[1920, 1080])
     parser.add_argument('--downsample-ratio', type=float, default=0.25)
-    parser.add_argument('--precision', choices=['float32', 'float16'], default='float32')
     parser.add_argument('--disable-refiner', action='store_true',
                         help='time the network alone, on the downsampled frame')
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cuda' if torch.cuda.is_available() else 'cpu')

@@ -104,15 +104,20 @@ def load_matting_network(checkpoint: Union[str, os.PathLike, Mapping[str, Tensor
     return model.eval()
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The command-line flags that choose a model: --model-variant, --model-refiner, --checkpoint."""
+def model_argument_parser(doc: str) -> argparse.ArgumentParser:
+    """A parser described by `doc` (its first paragraph, the rest shown as usage) with the flags that
+    choose a model: --model-variant, --model-refiner, --checkpoint and --precision float32|float16."""
+    parser = argparse.ArgumentParser(description=doc.split('\n\n')[0], epilog=doc.split('\n\n', 1)[-1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--model-variant', choices=VARIANTS, default='mobilenetv3')
     parser.add_argument('--model-refiner', choices=REFINERS, default='deep_guided_filter')
     parser.add_argument('--checkpoint', help='a MattingNetwork state_dict; default: the published weights '
                                              '(downloaded once into torch.hub\'s cache)')
+    parser.add_argument('--precision', choices=['float32', 'float16'], default='float32')
+    return parser
 
 
 def model_from_arguments(args: argparse.Namespace) -> MattingNetwork:
-    """The MattingNetwork that `add_model_arguments`' flags describe, on the CPU in eval mode."""
+    """The MattingNetwork that `model_argument_parser`'s flags describe, on the CPU in eval mode."""
     weights = args.checkpoint or published_state_dict(args.model_variant)
     return load_matting_network(weights, args.model_variant, args.model_refiner)
