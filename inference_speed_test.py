@@ -14,7 +14,8 @@ whose load changes during the run slows them all alike):
 
 Every backend carries the recurrent states from frame to frame, as in a video. The weights are
 random unless --checkpoint is given (speed does not depend on their values). --disable-refiner
-times the network alone: it is fed the already downsampled frame with downsample_ratio 1.
+times the network alone: it is fed the already downsampled frame with downsample_ratio 1 (the
+ONNX graph still runs its refiner there, see documentation/inference.md).
 On CUDA each frame is timed between two synchronizations. Peak memory is the CUDA memory that
 PyTorch allocated, or on the CPU the process's peak resident memory, during a backend's set-up
 and warm-up (process-wide, so it includes what earlier backends still hold).

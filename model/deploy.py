@@ -162,6 +162,8 @@ def prepare_for_inference(model: nn.Module, device: torch.device, dtype: torch.d
     device = torch.device(device)
     if bfloat16_convolutions is None:
         bfloat16_convolutions = device.type == 'cpu' and dtype == torch.float32 and cpu_has_native_bfloat16()
+    elif bfloat16_convolutions and dtype != torch.float32:
+        raise ValueError(f'bfloat16 convolutions are for float32 models, not {dtype}')
     model = fold_batch_norms(copy.deepcopy(model).eval())
     model.to(device=device, dtype=dtype)
     if bfloat16_convolutions:
