@@ -8,6 +8,7 @@ whose load changes during the run slows them all alike):
 
     eager        MattingNetwork as it is
     deploy       model.deploy.prepare_for_inference, what convert_video uses (CUDA graphs on CUDA)
+    deploy-float32  the same without bfloat16 convolutions (which it uses on CPUs with native bf16)
     script       torch.jit.script + torch.jit.freeze, the plain TorchScript-frozen model
     compile      torch.compile (mode 'reduce-overhead' on CUDA: CUDA graphs; 'default' on the CPU)
     onnxruntime  the graph from export_onnx.py in ONNX Runtime, run with onnx_runner's IO binding
@@ -34,7 +35,7 @@ from model import MattingNetwork
 from model.checkpoint import load_matting_network, model_argument_parser
 from model.deploy import prepare_for_inference
 
-BACKENDS = ('eager', 'deploy', 'script', 'compile', 'onnxruntime')
+BACKENDS = ('eager', 'deploy', 'deploy-float32', 'script', 'compile', 'onnxruntime')
 
 
 def build_backend(name: str, model: MattingNetwork, args: argparse.Namespace,
@@ -43,8 +44,8 @@ def build_backend(name: str, model: MattingNetwork, args: argparse.Namespace,
     if name == 'onnxruntime':
         return onnxruntime_backend(model, args, device, dtype)
     model = model.to(device=device, dtype=dtype)
-    if name == 'deploy':
-        model = prepare_for_inference(model, device, dtype)
+    if name.startswith('deploy'):
+        model = prepare_for_inference(model, device, dtype, False if name == 'deploy-float32' else None)
     elif name == 'script':
         model = torch.jit.freeze(torch.jit.script(model))
     elif name == 'compile':
@@ -145,11 +146,11 @@ def main(argv=None) -> Dict[str, List[float]]:
           f'{args.downsample_ratio}{" (network only)" if args.disable_refiner else ""}, batch {args.batch_size}, '
           f'{args.precision} on {torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}, '
           f'{torch.get_num_threads()} threads; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
-    print(f'{"backend":12s} {"median ms":>10s} {"p90 ms":>8s} {"fps":>7s} {"peak MiB":>9s} {"set-up s":>9s}')
+    print(f'{"backend":15s} {"median ms":>10s} {"p90 ms":>8s} {"fps":>7s} {"peak MiB":>9s} {"set-up s":>9s}')
     for name, frame_times in times.items():
         median = statistics.median(frame_times)
         p90 = float(np.percentile(frame_times, 90))
-        print(f'{name:12s} {median * 1e3:10.1f} {p90 * 1e3:8.1f} {1 / median:7.2f} {memory[name]:9.0f} {setup[name]:9.1f}')
+        print(f'{name:15s} {median * 1e3:10.1f} {p90 * 1e3:8.1f} {1 / median:7.2f} {memory[name]:9.0f} {setup[name]:9.1f}')
     return times
 
 
