@@ -10,8 +10,8 @@ The graph has the inputs and outputs of the published ONNX models:
              downsample_ratio  [1] float32    read at run time: one file serves every resolution
     outputs  fgr [B, 3, H, W], pha [B, 1, H, W], r1o, r2o, r3o, r4o (feed them back as r1i..r4i)
 
-B, H and W are dynamic. The refiner always runs, also at `downsample_ratio` 1 (where PyTorch skips
-it), so outputs at ratio 1 differ slightly from `MattingNetwork`; at any other ratio they match it.
+B, H and W are dynamic. As in `MattingNetwork`, outputs at `downsample_ratio` 1 are not refined
+(an `If` node picks them; the refiner is still computed there, at full resolution).
 
 How: `torch.export` cannot follow a tensor whose size depends on a value in another tensor, so the
 network is exported from the downsampled frame onward (`src_sm` is a second image input with its
@@ -38,8 +38,9 @@ class DownsampledMattingNetwork(nn.Module):
     """`MattingNetwork` on single frames, from the already downsampled frame onward.
 
     Takes `src` `[B, 3, H, W]`, the states r1..r4 (broadcastable to `[B, C, h_i, w_i]`) and `src_sm`
-    `[B, 3, h, w]`, the bilinearly downsampled `src`; returns `[fgr, pha, r1, r2, r3, r4]`, always
-    refined to the size of `src`. This is the graph that `export_onnx` completes with a Resize.
+    `[B, 3, h, w]`, the bilinearly downsampled `src`. Returns `[fgr, pha, r1, r2, r3, r4]` refined to
+    the size of `src`, followed by the unrefined `fgr` `[B, 3, h, w]` and `pha` `[B, 1, h, w]` (what
+    MattingNetwork returns at ratio 1). This is the graph that `export_onnx` completes.
     """
 
     def __init__(self, model: MattingNetwork):
@@ -50,9 +51,10 @@ class DownsampledMattingNetwork(nn.Module):
         m = self.model
         f1, f2, f3, f4 = m.backbone(src_sm)
         hid, r1, r2, r3, r4 = m.decoder(src_sm, f1, f2, f3, m.aspp(f4), r1, r2, r3, r4, 0)
-        fgr_residual, pha = m.project_mat(hid).split([3, 1], dim=1)
-        fgr_residual, pha = m.refiner(src, src_sm, fgr_residual, pha, hid)
-        return [(fgr_residual + src).clamp(0., 1.), pha.clamp(0., 1.), r1, r2, r3, r4]
+        fgr_residual_sm, pha_sm = m.project_mat(hid).split([3, 1], dim=1)
+        fgr_residual, pha = m.refiner(src, src_sm, fgr_residual_sm, pha_sm, hid)
+        return [(fgr_residual + src).clamp(0., 1.), pha.clamp(0., 1.), r1, r2, r3, r4,
+                (fgr_residual_sm + src_sm).clamp(0., 1.), pha_sm.clamp(0., 1.)]
 
 
 def resize_by_ratio_nodes(src: str, ratio: str, output: str) -> List[onnx.NodeProto]:
@@ -64,6 +66,21 @@ def resize_by_ratio_nodes(src: str, ratio: str, output: str) -> List[onnx.NodePr
         helper.make_node('Concat', ['rvm_batch_channel_scales', ratio, ratio], ['rvm_scales'], axis=0),
         helper.make_node('Resize', [src, '', 'rvm_scales'], [output], mode='linear',
                          coordinate_transformation_mode='half_pixel'),
+    ]
+
+
+def skip_refiner_at_ratio_one_nodes(ratio: str, refined: List[str], unrefined: List[str],
+                                    outputs: List[str], elem_type: int) -> List[onnx.NodeProto]:
+    """ONNX nodes for `outputs = unrefined if ratio == 1 else refined`, as MattingNetwork does."""
+    def branch(name, sources):
+        results = [f'rvm_{name}_{output}' for output in outputs]
+        return helper.make_graph([helper.make_node('Identity', [s], [r]) for s, r in zip(sources, results)], name, [],
+                                 [helper.make_tensor_value_info(r, elem_type, None) for r in results])
+    return [
+        helper.make_node('Constant', [], ['rvm_one'], value=helper.make_tensor('value', TensorProto.FLOAT, [1], [1.0])),
+        helper.make_node('Equal', [ratio, 'rvm_one'], ['rvm_ratio_is_one']),
+        helper.make_node('If', ['rvm_ratio_is_one'], outputs, then_branch=branch('unrefined', unrefined),
+                         else_branch=branch('refined', refined)),
     ]
 
 
@@ -79,7 +96,8 @@ def export_onnx(model: MattingNetwork, output: str, opset: int = DEFAULT_OPSET,
     with torch.no_grad():
         program = torch.onnx.export(
             core, (src, *states, src_sm),
-            input_names=INPUT_NAMES[:5] + ['src_sm'], output_names=OUTPUT_NAMES, opset_version=opset,
+            input_names=INPUT_NAMES[:5] + ['src_sm'], opset_version=opset,
+            output_names=['fgr_refined', 'pha_refined'] + OUTPUT_NAMES[2:] + ['fgr_unrefined', 'pha_unrefined'],
             dynamic_shapes=({0: batch, 2: height, 3: width}, None, None, None, None, small))
     proto = program.model_proto  # a fresh copy on every access: edit this one
     graph = proto.graph
@@ -90,7 +108,18 @@ def export_onnx(model: MattingNetwork, output: str, opset: int = DEFAULT_OPSET,
     ratio_input = helper.make_tensor_value_info('downsample_ratio', TensorProto.FLOAT, [1])
     graph.input.remove(src_sm_input)
     graph.input.append(ratio_input)
-    nodes = resize_by_ratio_nodes('src', 'downsample_ratio', 'src_sm') + list(graph.node)
+    # fgr and pha: the refined outputs, or the unrefined ones at ratio 1
+    outputs = [onnx.ValueInfoProto() for _ in OUTPUT_NAMES]
+    for value, traced in zip(outputs, graph.output):
+        value.CopyFrom(traced)
+    refined, unrefined = [v.name for v in graph.output[:2]], [v.name for v in graph.output[6:]]
+    for value, name in zip(outputs, OUTPUT_NAMES):
+        value.name = name
+    del graph.output[:]
+    graph.output.extend(outputs)
+    nodes = (resize_by_ratio_nodes('src', 'downsample_ratio', 'src_sm') + list(graph.node)
+             + skip_refiner_at_ratio_one_nodes('downsample_ratio', refined, unrefined, OUTPUT_NAMES[:2],
+                                               outputs[0].type.tensor_type.elem_type))
     del graph.node[:]
     graph.node.extend(nodes)
 

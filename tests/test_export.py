@@ -56,11 +56,12 @@ def test_onnx_interface(onnx_file):
 
 
 def test_onnx_matches_pytorch_over_chained_frames(onnx_file):
-    """One file, two ratios, two chained frames each, batch 2 at a size it was not exported at."""
+    """One file, two ratios (and 1, where no refiner runs), two chained frames each, batch 2 at a
+    size it was not exported at."""
     model = filled()
     session = ort.InferenceSession(str(onnx_file), providers=['CPUExecutionProvider'])
     clip = frames(2, 2, 3, 90, 161)
-    for ratio in (0.5, 0.25):
+    for ratio in (0.5, 0.25, 1.0):
         states = [np.zeros([1, 1, 1, 1], np.float32)] * 4
         expected_states = [None] * 4
         for src in clip:
