@@ -32,6 +32,7 @@ from model.checkpoint import model_argument_parser, model_from_arguments
 INPUT_NAMES = ['src', 'r1i', 'r2i', 'r3i', 'r4i', 'downsample_ratio']
 OUTPUT_NAMES = ['fgr', 'pha', 'r1o', 'r2o', 'r3o', 'r4o']
 DEFAULT_OPSET = 18
+MIN_OPSET = 18  # torch.onnx.export (the torch.export-based exporter) writes opset 18 or newer
 
 
 class DownsampledMattingNetwork(nn.Module):
@@ -87,6 +88,9 @@ def skip_refiner_at_ratio_one_nodes(ratio: str, refined: List[str], unrefined: L
 def export_onnx(model: MattingNetwork, output: str, opset: int = DEFAULT_OPSET,
                 device: str = 'cpu', dtype: torch.dtype = torch.float32) -> onnx.ModelProto:
     """Export `model` to `output` (see the module docstring for the graph's interface) and return it."""
+    if opset < MIN_OPSET:
+        raise ValueError(f'opset {opset} is not supported: torch {torch.__version__} exports opset {MIN_OPSET} '
+                         f'or newer (ONNX Runtime reads it from version 1.14)')
     core = DownsampledMattingNetwork(model).eval().to(device=device, dtype=dtype)
     src = torch.rand(1, 3, 144, 256, device=device, dtype=dtype)
     states = [torch.zeros(1, 1, 1, 1, device=device, dtype=dtype) for _ in range(4)]  # distinct objects
@@ -130,11 +134,13 @@ def export_onnx(model: MattingNetwork, output: str, opset: int = DEFAULT_OPSET,
 
 def main(argv=None):
     parser = model_argument_parser(__doc__)
-    parser.add_argument('--opset', type=int, default=DEFAULT_OPSET)
+    parser.add_argument('--opset', type=int, default=DEFAULT_OPSET, help=f'ONNX opset, {MIN_OPSET} or newer')
     parser.add_argument('--device', default='cpu', help='device to export on; float16 usually needs cuda')
     parser.add_argument('--output', required=True, help='the .onnx file to write')
     args = parser.parse_args(argv)
 
+    if args.opset < MIN_OPSET:
+        parser.error(f'--opset {args.opset}: the exporter writes opset {MIN_OPSET} or newer')
     model = model_from_arguments(args)
     export_onnx(model, args.output, args.opset, args.device, getattr(torch, args.precision))
     print(f'wrote {args.output} (opset {args.opset}, {args.precision})')

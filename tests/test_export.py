@@ -92,6 +92,15 @@ def test_onnx_runner_iobinding_loop(onnx_file):
         runner.reset()
 
 
+def test_onnx_refuses_an_opset_it_cannot_write(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        export_onnx.main(['--opset', '12', '--output', str(tmp_path / 'rvm.onnx')])
+    assert '--opset 12' in capsys.readouterr().err
+    with pytest.raises(ValueError, match='opset 12 is not supported'):
+        export_onnx.export_onnx(filled(), str(tmp_path / 'rvm.onnx'), opset=12)
+    assert not (tmp_path / 'rvm.onnx').exists()
+
+
 def test_onnx_float16_export(tmp_path):
     """float16 graphs type their image inputs and states as float16, the ratio stays float32."""
     path = tmp_path / 'rvm_fp16.onnx'
