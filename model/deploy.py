@@ -11,7 +11,7 @@ speed, with the same forward signature and the same outputs (see tests/test_depl
   later), for float32 models, the dense 3x3 convolutions (the decoder, its ConvGRUs, and the
   ResNet-50 blocks) take bfloat16 inputs and weights, accumulating in float32; everything else,
   including the recurrent states, stays float32. Outputs then differ from float32 by at most
-  `BFLOAT16_TOLERANCE` (about 1/255: a level of an 8-bit video), checked over chained frames by
+  `BFLOAT16_TOLERANCE` (1e-2, 2.5 levels of an 8-bit video), checked over chained frames by
   tests/test_deploy.py. `bfloat16_convolutions=False` turns it off.
 - On CUDA the whole frame is then replayed as one CUDA graph (`CUDAGraphRunner`), which removes
   the per-kernel launch cost that dominates a small network at batch 1.
@@ -105,7 +105,8 @@ class CUDAGraphRunner(nn.Module):
     or ratio costs a few eager runs and a capture, later frames only copy their inputs into the
     graph's buffers and replay it. States may be None, the previous call's states, or anything that
     broadcasts to them (zeros `[1, 1, 1, 1]`). The outputs are fresh tensors (copies of the graph's
-    buffers), so they stay valid after the next call. Each graph keeps its own memory.
+    buffers), so they stay valid after the next call. Each graph keeps its own memory. Runs in
+    inference mode (its buffers are inference tensors, whatever mode the caller is in).
     """
 
     def __init__(self, model: nn.Module, warmup: int = 3):
@@ -114,7 +115,7 @@ class CUDAGraphRunner(nn.Module):
         self.warmup = warmup
         self.graphs: Dict[Tuple, Tuple[torch.cuda.CUDAGraph, Tensor, List[Tensor], List[Tensor]]] = {}
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def forward(self, src: Tensor, r1: Optional[Tensor] = None, r2: Optional[Tensor] = None,
                 r3: Optional[Tensor] = None, r4: Optional[Tensor] = None,
                 downsample_ratio: float = 1.0) -> List[Tensor]:
