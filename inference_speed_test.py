@@ -23,6 +23,7 @@ and warm-up (process-wide, so it includes what earlier backends still hold).
 """
 import argparse
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -77,17 +78,18 @@ def onnxruntime_backend(model: MattingNetwork, args: argparse.Namespace,
 def peak_memory_reset(device: torch.device) -> None:
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
-    else:
-        with open('/proc/self/clear_refs', 'w') as f:  # resets VmHWM, the peak resident set (Linux)
+    elif os.path.exists('/proc/self/clear_refs'):  # Linux: reset VmHWM, the peak resident set
+        with open('/proc/self/clear_refs', 'w') as f:
             f.write('5')
 
 
 def peak_memory_mib(device: torch.device) -> float:
     if device.type == 'cuda':
         return torch.cuda.max_memory_allocated(device) / 2 ** 20
-    with open('/proc/self/status') as f:
-        line = next(line for line in f if line.startswith('VmHWM:'))
-    return int(line.split()[1]) / 1024
+    if os.path.exists('/proc/self/status'):
+        with open('/proc/self/status') as f:
+            return int(next(line for line in f if line.startswith('VmHWM:')).split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # macOS: bytes, never reset
 
 
 def synchronize(device: torch.device) -> None:
