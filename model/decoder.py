@@ -108,8 +108,9 @@ class ConvGRU(nn.Module):
 
     `r, z = sigmoid(conv(cat[x, h]))`, `c = tanh(conv(cat[x, r * h]))`, `h' = (1 - z) * h + z * c`.
 
-    Input `[N, C, H, W]` time-folded (N = B*T, or B when `time_steps` is 0) and state `[B, C, H, W]`
-    or None (zeros). Returns the outputs `[N, C, H, W]` and the state after the last frame.
+    Input `[N, C, H, W]` time-folded (N = B*T, or B when `time_steps` is 0) and state `[B, C, H, W]`,
+    or anything that broadcasts to it (zeros `[1, 1, 1, 1]` for the first frame, as in ONNX), or None
+    (zeros). Returns the outputs `[N, C, H, W]` and the state after the last frame.
     """
 
     def __init__(self, channels: int, kernel_size: int = 3, padding: int = 1):
@@ -131,10 +132,10 @@ class ConvGRU(nn.Module):
 
     def forward(self, x: Tensor, h: Optional[Tensor], time_steps: int) -> Tuple[Tensor, Tensor]:
         if time_steps == 0:
-            state = self.step(x, torch.zeros_like(x) if h is None else h)
+            state = self.step(x, torch.zeros_like(x) if h is None else h.expand_as(x))
             return state, state
         frames = unfold_time(x, time_steps)
-        state = torch.zeros_like(frames[:, 0]) if h is None else h
+        state = torch.zeros_like(frames[:, 0]) if h is None else h.expand_as(frames[:, 0])
         outputs: List[Tensor] = []
         for t in range(time_steps):
             state = self.step(frames[:, t], state)

@@ -5,7 +5,6 @@ import torch
 from torch import Tensor
 from torchvision.models import MobileNet_V3_Large_Weights
 from torchvision.models.mobilenetv3 import InvertedResidualConfig, MobileNetV3
-from torchvision.transforms.functional import normalize
 
 from .pretrained import load_imagenet_weights
 
@@ -48,9 +47,12 @@ class MobileNetV3LargeEncoder(MobileNetV3):
             load_imagenet_weights(self, MobileNet_V3_Large_Weights.IMAGENET1K_V1)
         del self.avgpool
         del self.classifier
+        # Not in the state_dict (the published layout has no such entries); moved by .to() with the model.
+        self.register_buffer('mean', torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer('std', torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: Tensor) -> List[Tensor]:
-        x = normalize(x, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+        x = (x - self.mean) / self.std
         features: List[Tensor] = []
         for i, layer in enumerate(self.features):
             x = layer(x)

@@ -38,10 +38,12 @@ class GuidedFilterRefiner(nn.Module):
         A = self.coefficients(cov_xy, var_x, base_hid)
         b = mean_y - A * mean_x
 
+        # A and b upsampled in one pass, in the default memory format: resizing few-channel maps
+        # to full resolution is several times slower in channels_last.
         size = (fine_src.size(2), fine_src.size(3))
-        A = F.interpolate(A, size, mode='bilinear', align_corners=False)
-        b = F.interpolate(b, size, mode='bilinear', align_corners=False)
-        fgr, pha = (A * fine_x + b).split([3, 1], dim=1)
+        A, b = F.interpolate(torch.cat([A, b], dim=1).contiguous(), size, mode='bilinear',
+                             align_corners=False).split(4, dim=1)
+        fgr, pha = torch.addcmul(b, A, fine_x).split([3, 1], dim=1)
         return fgr, pha
 
 

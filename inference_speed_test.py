@@ -1,0 +1,160 @@
+"""Speed test: frame time, fps and peak memory of RVM per backend, measured in the same run.
+
+    python inference_speed_test.py --resolution 1280 720 --downsample-ratio 0.4 \\
+        --backend eager deploy script onnxruntime --frames 50
+
+Backends (several may be given; their timed frames are interleaved round-robin, so that a machine
+whose load changes during the run slows them all alike):
+
+    eager        MattingNetwork as it is
+    deploy       model.deploy.prepare_for_inference, what convert_video uses (CUDA graphs on CUDA)
+    deploy-float32  the same without bfloat16 convolutions (which it uses on CPUs with native bf16)
+    script       torch.jit.script + torch.jit.freeze, the plain TorchScript-frozen model
+    compile      torch.compile (mode 'reduce-overhead' on CUDA: CUDA graphs; 'default' on the CPU)
+    onnxruntime  the graph from export_onnx.py in ONNX Runtime, run with onnx_runner's IO binding
+
+Every backend carries the recurrent states from frame to frame, as in a video. The weights are
+random unless --checkpoint is given (speed does not depend on their values). --disable-refiner
+times the network alone: it is fed the already downsampled frame with downsample_ratio 1 (the
+ONNX graph still runs its refiner there, see documentation/inference.md).
+On CUDA each frame is timed between two synchronizations. Peak memory is the CUDA memory that
+PyTorch allocated, or on the CPU the process's peak resident memory, during a backend's set-up
+and warm-up (process-wide, so it includes what earlier backends still hold).
+"""
+import argparse
+import os
+import resource
+import statistics
+import tempfile
+import time
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from model import MattingNetwork
+from model.checkpoint import load_matting_network, model_argument_parser
+from model.deploy import prepare_for_inference
+
+BACKENDS = ('eager', 'deploy', 'deploy-float32', 'script', 'compile', 'onnxruntime')
+
+
+def build_backend(name: str, model: MattingNetwork, args: argparse.Namespace,
+                  device: torch.device, dtype: torch.dtype) -> Callable[[torch.Tensor], None]:
+    """Return `step(src)`, which runs one frame `[B, 3, H, W]` and keeps the states for the next."""
+    if name == 'onnxruntime':
+        return onnxruntime_backend(model, args, device, dtype)
+    model = model.to(device=device, dtype=dtype)
+    if name.startswith('deploy'):
+        model = prepare_for_inference(model, device, dtype, False if name == 'deploy-float32' else None)
+    elif name == 'script':
+        model = torch.jit.freeze(torch.jit.script(model))
+    elif name == 'compile':
+        model = torch.compile(model, mode='reduce-overhead' if device.type == 'cuda' else 'default')
+    states: List[Optional[torch.Tensor]] = [None] * 4
+
+    def step(src: torch.Tensor) -> None:
+        nonlocal states
+        with torch.inference_mode():
+            states = model(src, *states, downsample_ratio=args.downsample_ratio)[2:]
+    return step
+
+
+def onnxruntime_backend(model: MattingNetwork, args: argparse.Namespace,
+                        device: torch.device, dtype: torch.dtype) -> Callable[[torch.Tensor], None]:
+    from export_onnx import export_onnx
+    from onnx_runner import OnnxMatting
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, 'rvm.onnx')
+        export_onnx(model, path, device=str(device), dtype=dtype)
+        runner = OnnxMatting(path, device.type, threads=args.threads or 0)
+
+    def step(src: torch.Tensor) -> None:
+        runner(src.cpu().numpy(), args.downsample_ratio)
+    return step
+
+
+def peak_memory_reset(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+    elif os.path.exists('/proc/self/clear_refs'):  # Linux: reset VmHWM, the peak resident set
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    if os.path.exists('/proc/self/status'):
+        with open('/proc/self/status') as f:
+            return int(next(line for line in f if line.startswith('VmHWM:')).split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # macOS: bytes, never reset
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def main(argv=None) -> Dict[str, List[float]]:
+    parser = model_argument_parser(__doc__)
+    parser.add_argument('--resolution', type=int, nargs=2, metavar=('WIDTH', 'HEIGHT'), default=[1920, 1080])
+    parser.add_argument('--downsample-ratio', type=float, default=0.25)
+    parser.add_argument('--disable-refiner', action='store_true',
+                        help='time the network alone, on the downsampled frame')
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--backend', choices=BACKENDS, nargs='+', default=['deploy'])
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--frames', type=int, default=50, help='timed frames per backend')
+    parser.add_argument('--warmup', type=int, default=5, help='untimed frames per backend first')
+    parser.add_argument('--threads', type=int, help='CPU threads for PyTorch and ONNX Runtime; default: theirs')
+    args = parser.parse_args(argv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device, dtype = torch.device(args.device), getattr(torch, args.precision)
+    model = (load_matting_network(args.checkpoint, args.model_variant, args.model_refiner) if args.checkpoint
+             else MattingNetwork(args.model_variant, args.model_refiner).eval())
+    width, height = args.resolution
+    if args.disable_refiner:
+        width, height = int(width * args.downsample_ratio), int(height * args.downsample_ratio)
+        args.downsample_ratio = 1.0
+    src = torch.rand(args.batch_size, 3, height, width, generator=torch.Generator().manual_seed(0))
+    src = src.to(device=device, dtype=dtype)
+
+    steps, memory, setup = {}, {}, {}
+    for name in args.backend:
+        peak_memory_reset(device)
+        start = time.perf_counter()
+        steps[name] = build_backend(name, model, args, device, dtype)
+        for _ in range(args.warmup):
+            steps[name](src)
+        synchronize(device)
+        setup[name] = time.perf_counter() - start
+        memory[name] = peak_memory_mib(device)
+
+    times: Dict[str, List[float]] = {name: [] for name in args.backend}
+    for _ in range(args.frames):
+        for name, step in steps.items():
+            synchronize(device)
+            start = time.perf_counter()
+            step(src)
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+
+    load = os.getloadavg()
+    print(f'{args.model_variant} {args.model_refiner}, {args.resolution[0]}x{args.resolution[1]} at '
+          f'{args.downsample_ratio}{" (network only)" if args.disable_refiner else ""}, batch {args.batch_size}, '
+          f'{args.precision} on {torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}, '
+          f'{torch.get_num_threads()} threads; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
+    print(f'{"backend":15s} {"median ms":>10s} {"p90 ms":>8s} {"fps":>7s} {"peak MiB":>9s} {"set-up s":>9s}')
+    for name, frame_times in times.items():
+        median = statistics.median(frame_times)
+        p90 = float(np.percentile(frame_times, 90))
+        print(f'{name:15s} {median * 1e3:10.1f} {p90 * 1e3:8.1f} {1 / median:7.2f} {memory[name]:9.0f} {setup[name]:9.1f}')
+    return times
+
+
+if __name__ == '__main__':
+    main()

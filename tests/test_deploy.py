@@ -1,0 +1,120 @@
+"""The deployment path (model.deploy.prepare_for_inference) gives the plain model's outputs."""
+import pytest
+import torch
+from torch import nn
+
+from fill_weights import fill_state_dict
+from model import MattingNetwork
+from model.deploy import BFLOAT16_TOLERANCE, BFloat16Conv2d, fold_batch_norms, prepare_for_inference
+
+CPU = torch.device('cpu')
+
+
+def filled(variant, refiner):
+    model = MattingNetwork(variant, refiner).eval()
+    model.load_state_dict(fill_state_dict(model.state_dict()))
+    return model
+
+
+def clip(*shape, seed=0):
+    """Slowly changing frames `[B, T, 3, H, W]`: the states matter, the values stay natural."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(shape[0], 1, *shape[2:], generator=g)
+    return (base + 0.1 * torch.rand(*shape, generator=g)).clamp(0, 1)
+
+
+@pytest.mark.parametrize('variant,refiner', [('mobilenetv3', 'deep_guided_filter'), ('resnet50', 'fast_guided_filter')])
+def test_parity_with_plain_model_over_chained_frames(variant, refiner):
+    model = filled(variant, refiner)
+    fast = prepare_for_inference(model, CPU, torch.float32, bfloat16_convolutions=False)
+    src = clip(1, 3, 3, 64, 97)
+    for ratio in (0.5, 1.0):
+        rec, rec_fast = [None] * 4, [None] * 4
+        with torch.inference_mode():
+            for t in range(src.size(1)):
+                expected = model(src[:, t], *rec, downsample_ratio=ratio)
+                actual = fast(src[:, t], *rec_fast, downsample_ratio=ratio)
+                for a, e in zip(actual, expected):
+                    assert a.shape == e.shape and a.dtype == e.dtype
+                    torch.testing.assert_close(a, e, rtol=0, atol=1e-4)
+                rec, rec_fast = expected[2:], actual[2:]
+            # a [B, T, 3, H, W] chunk through the same prepared model
+            for a, e in zip(fast(src, downsample_ratio=ratio), model(src, downsample_ratio=ratio)):
+                torch.testing.assert_close(a, e, rtol=0, atol=1e-4)
+
+
+def test_leaves_the_argument_alone_and_folds_every_batch_norm():
+    model = filled('mobilenetv3', 'deep_guided_filter')
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fast = prepare_for_inference(model, CPU, torch.float32)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_fold_batch_norms_is_exact_for_conv_bn_pairs():
+    block = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+    block.load_state_dict(fill_state_dict(block.state_dict()))
+    block.eval()
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        expected = block(x)
+        folded = fold_batch_norms(block)
+        assert isinstance(folded[1], nn.Identity)
+        torch.testing.assert_close(folded(x), expected, rtol=0, atol=1e-5)
+
+
+def test_other_modules_are_only_moved():
+    scripted = torch.jit.script(filled('mobilenetv3', 'fast_guided_filter'))
+    prepared = prepare_for_inference(scripted, CPU, torch.float64)
+    assert prepared is scripted and all(p.dtype == torch.float64 for p in prepared.parameters())
+
+
+@pytest.mark.parametrize('variant,refiner', [('mobilenetv3', 'deep_guided_filter'), ('resnet50', 'fast_guided_filter')])
+def test_bfloat16_convolutions_stay_within_tolerance(variant, refiner):
+    """Forced on (on CPUs without native bfloat16 it is slow, but computes the same)."""
+    model = filled(variant, refiner)
+    fast = prepare_for_inference(model, CPU, torch.float32, bfloat16_convolutions=True)
+    assert any(isinstance(m, BFloat16Conv2d) for m in fast.modules())
+    src = clip(1, 4, 3, 96, 160, seed=3)
+    rec, rec_fast = [None] * 4, [None] * 4
+    with torch.inference_mode():
+        for t in range(src.size(1)):  # the states must not drift apart over the frames
+            expected = model(src[:, t], *rec, downsample_ratio=0.5)
+            actual = fast(src[:, t], *rec_fast, downsample_ratio=0.5)
+            for a, e in zip(actual[:2], expected[:2]):
+                assert a.dtype == torch.float32
+                torch.testing.assert_close(a, e, rtol=0, atol=BFLOAT16_TOLERANCE)
+                assert (a - e).abs().mean() < BFLOAT16_TOLERANCE / 10
+            rec, rec_fast = expected[2:], actual[2:]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+def test_cuda_graph_runner_matches_plain_model():
+    cuda = torch.device('cuda')
+    model = filled('mobilenetv3', 'deep_guided_filter')
+    fast = prepare_for_inference(model, cuda, torch.float16)
+    plain = model.to(device=cuda, dtype=torch.float16)
+    src = clip(1, 3, 3, 144, 256).to(device=cuda, dtype=torch.float16)
+    for ratio in (0.5, 0.25):  # a graph per ratio
+        rec, rec_fast, previous = [None] * 4, [None] * 4, None
+        with torch.inference_mode():
+            for t in range(src.size(1)):
+                expected = plain(src[:, t], *rec, downsample_ratio=ratio)
+                actual = fast(src[:, t], *rec_fast, downsample_ratio=ratio)
+                for a, e in zip(actual, expected):
+                    torch.testing.assert_close(a, e, rtol=0, atol=1e-2)
+                if previous is not None:  # the previous call's outputs were not overwritten by this one
+                    assert not torch.equal(previous, actual[1])
+                previous, rec, rec_fast = actual[1], expected[2:], actual[2:]
+
+
+def test_speed_test_runs_every_cheap_backend(capsys):
+    import inference_speed_test
+    times = inference_speed_test.main(['--device', 'cpu', '--resolution', '96', '64', '--downsample-ratio', '0.5',
+                                       '--backend', 'eager', 'deploy', 'script', '--frames', '3', '--warmup', '1'])
+    assert {name: len(t) for name, t in times.items()} == {'eager': 3, 'deploy': 3, 'script': 3}
+    report = capsys.readouterr().out
+    assert '96x64 at 0.5' in report and 'load average' in report
+    assert [line.split()[0] for line in report.splitlines()[2:]] == ['eager', 'deploy', 'script']
