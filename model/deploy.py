@@ -156,11 +156,18 @@ def prepare_for_inference(model: nn.Module, device: torch.device, dtype: torch.d
     folded, convolutions in `channels_last`, bfloat16 dense 3x3 convolutions where the CPU has native
     bfloat16 (`bfloat16_convolutions`: None decides so, True/False forces), and on CUDA wrapped in
     `CUDAGraphRunner`. Any other module (e.g. a TorchScript file) is only moved to `device` and
-    `dtype` and put in eval mode.
+    `dtype` and put in eval mode. A model this function already prepared is returned as it is
+    (convert_video may be handed one), and refused for another device or dtype.
     """
     if not isinstance(model, MattingNetwork):
         return model.eval().to(device=device, dtype=dtype)
     device = torch.device(device)
+    prepared_for = getattr(model, 'prepared_for', None)
+    if prepared_for is not None:
+        if prepared_for != (device, dtype):
+            raise ValueError(f'this model was prepared for {prepared_for[0]} {prepared_for[1]}; '
+                             f'prepare the original MattingNetwork for {device} {dtype} instead')
+        return model
     if bfloat16_convolutions is None:
         bfloat16_convolutions = device.type == 'cpu' and dtype == torch.float32 and cpu_has_native_bfloat16()
     elif bfloat16_convolutions and dtype != torch.float32:
@@ -172,6 +179,7 @@ def prepare_for_inference(model: nn.Module, device: torch.device, dtype: torch.d
     model.to(memory_format=torch.channels_last)
     model.backbone = MemoryFormat(model.backbone, torch.channels_last)
     model.decoder = MemoryFormat(model.decoder, torch.channels_last)
+    model.prepared_for = (device, dtype)
     if device.type == 'cuda':
         return CUDAGraphRunner(model)
     return model

@@ -118,3 +118,16 @@ def test_speed_test_runs_every_cheap_backend(capsys):
     report = capsys.readouterr().out
     assert '96x64 at 0.5' in report and 'load average' in report
     assert [line.split()[0] for line in report.splitlines()[2:]] == ['eager', 'deploy', 'script']
+
+
+def test_preparing_a_prepared_model_returns_it_unchanged():
+    """convert_video prepares every MattingNetwork it gets, including one the caller prepared already."""
+    model = filled('mobilenetv3', 'deep_guided_filter')
+    fast = prepare_for_inference(model, CPU, torch.float32, bfloat16_convolutions=True)
+    assert prepare_for_inference(fast, CPU, torch.float32) is fast
+    assert any(isinstance(m, BFloat16Conv2d) for m in fast.modules())
+    with torch.inference_mode():
+        fgr, pha, *_ = fast(clip(1, 1, 3, 48, 64)[:, 0], downsample_ratio=0.5)
+    assert fgr.dtype == pha.dtype == torch.float32
+    with pytest.raises(ValueError, match='prepared for cpu torch.float32'):
+        prepare_for_inference(fast, CPU, torch.bfloat16)
