@@ -123,14 +123,12 @@ def render(kind: str, fgr: Tensor, pha: Tensor, bgr: Optional[Tensor]) -> Tensor
     `bgr` (`[T or 1, 3, H or 1, W or 1]`), or, when `bgr` is None, RGBA with fgr zeroed where pha is 0.
     """
     if kind == 'alpha':
-        frames = pha
-    elif kind == 'foreground':
-        frames = fgr
-    elif bgr is None:
-        frames = torch.cat([fgr * pha.gt(0), pha], dim=1)
-    else:
-        frames = torch.lerp(bgr, fgr, pha)
-    return to_images(frames)
+        return to_images(pha)
+    if kind == 'foreground':
+        return to_images(fgr)
+    if bgr is None:
+        return to_images(torch.cat([fgr * pha.gt(0), pha], dim=1), in_place=True)
+    return to_images(torch.lerp(bgr, fgr, pha), in_place=True)
 
 
 def _stage(make_images: Callable[[], Tensor], device: torch.device) -> Tuple[Callable[[], Tensor], Any]:

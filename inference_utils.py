@@ -71,9 +71,13 @@ def to_fraction(rate: Union[int, float, Fraction]) -> Fraction:
     return Fraction(rate).limit_denominator(1001)
 
 
-def to_images(frames: Tensor) -> Tensor:
-    """`[T, C, H, W]` in 0..1 -> `[T, H, W, C]` uint8 (rounded half up), on the same device."""
-    scaled = frames.mul(255).add_(0.5).clamp_(0, 255)
+def to_images(frames: Tensor, in_place: bool = False) -> Tensor:
+    """`[T, C, H, W]` in 0..1 -> `[T, H, W, C]` uint8 (rounded half up), on the same device.
+
+    `in_place=True` scales `frames` itself, for a temporary the caller no longer needs: one
+    full-size float buffer less, which at 720p saves more time than the arithmetic costs.
+    """
+    scaled = (frames.mul_(255) if in_place else frames.mul(255)).add_(0.5).clamp_(0, 255)
     images = torch.empty((frames.size(0), frames.size(2), frames.size(3), frames.size(1)),
                          dtype=torch.uint8, device=frames.device)
     return images.copy_(scaled.permute(0, 2, 3, 1))  # converting to uint8 truncates: with +0.5, rounds
