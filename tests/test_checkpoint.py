@@ -1,28 +1,12 @@
 """The shared checkpoint loader and ImageNet backbone loading, all offline."""
-import urllib.error
 from pathlib import Path
 
 import pytest
 import torch
 from torchvision.models import mobilenet_v3_large
 
-import model.checkpoint as checkpoint
-from fill_weights import fill_state_dict
 from model import MattingNetwork, detect_variant, load_matting_network
 from model.checkpoint import CheckpointError, published_state_dict
-
-
-@pytest.fixture(scope='module')
-def mbv3_state_dict():
-    net = MattingNetwork('mobilenetv3')
-    return fill_state_dict(net.state_dict())
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise urllib.error.URLError('network is unreachable')
-    monkeypatch.setattr(torch.hub, 'urlopen', refuse)
 
 
 def test_detect_variant():
@@ -30,20 +14,20 @@ def test_detect_variant():
     assert detect_variant(MattingNetwork('resnet50', 'fast_guided_filter').state_dict()) == ('resnet50', 'fast_guided_filter')
 
 
-def test_loads_published_layout_strictly(tmp_path, mbv3_state_dict):
+def test_loads_published_layout_strictly(tmp_path, mbv3_weights):
     path = tmp_path / 'rvm_mobilenetv3.pth'
-    torch.save(mbv3_state_dict, path)
+    torch.save(mbv3_weights, path)
     net = load_matting_network(path)
     assert not net.training
     for key, value in net.state_dict().items():
-        assert torch.equal(value, mbv3_state_dict[key]), key
+        assert torch.equal(value, mbv3_weights[key]), key
     # the same file, run with the parameter-free refiner
     assert isinstance(load_matting_network(path, refiner='fast_guided_filter').refiner, torch.nn.Module)
 
 
-def test_wrong_variant_is_one_line(tmp_path, mbv3_state_dict):
+def test_wrong_variant_is_one_line(tmp_path, mbv3_weights):
     path = tmp_path / 'rvm_mobilenetv3.pth'
-    torch.save(mbv3_state_dict, path)
+    torch.save(mbv3_weights, path)
     with pytest.raises(CheckpointError) as err:
         load_matting_network(path, variant='resnet50')
     assert str(err.value) == f"{path} is a mobilenetv3 checkpoint, but variant 'resnet50' was asked for"
@@ -66,19 +50,14 @@ def test_not_a_checkpoint(tmp_path):
         load_matting_network(tmp_path / 'missing.pth')
 
 
-def test_truncated_state_dict_is_summarised(mbv3_state_dict):
-    partial = {k: v for k, v in mbv3_state_dict.items() if not k.startswith('decoder.')}
+def test_truncated_state_dict_is_summarised(mbv3_weights):
+    partial = {k: v for k, v in mbv3_weights.items() if not k.startswith('decoder.')}
     with pytest.raises(CheckpointError, match=r'missing keys') as err:
         load_matting_network(partial)
     assert len(str(err.value)) < 400
 
 
-def test_published_weights_through_hub_cache(tmp_path, monkeypatch, mbv3_state_dict):
-    source = tmp_path / 'release' / 'rvm_mobilenetv3.pth'
-    source.parent.mkdir()
-    torch.save(mbv3_state_dict, source)
-    monkeypatch.setitem(checkpoint.PUBLISHED_URLS, 'mobilenetv3', source.as_uri())
-    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+def test_published_weights_through_hub_cache(tmp_path, published_release):
     state_dict = published_state_dict('mobilenetv3', progress=False)
     assert (tmp_path / 'torch_home' / 'hub' / 'checkpoints' / 'rvm_mobilenetv3.pth').is_file()
     assert detect_variant(state_dict) == ('mobilenetv3', 'deep_guided_filter')

@@ -71,9 +71,9 @@ def clip(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def mbv3_checkpoint(tmp_path_factory):
+def mbv3_checkpoint(tmp_path_factory, mbv3_weights):
     path = tmp_path_factory.mktemp('weights') / 'rvm_mobilenetv3.pth'
-    torch.save(fill_state_dict(MattingNetwork('mobilenetv3').state_dict()), path)
+    torch.save(mbv3_weights, path)
     return path
 
 
@@ -257,16 +257,14 @@ def test_frozen_torchscript_model(tmp_path):
     assert count == 3 and probe(tmp_path / 'pha.mp4')['frames'] == 3
 
 
-def test_cli_published_weights_and_defaults(tmp_path, monkeypatch, capsys, mbv3_checkpoint):
+def test_cli_published_weights_and_defaults(tmp_path, monkeypatch, capsys, published_release):
     """No --checkpoint: the published weights come through torch.hub's cache (here from a file:// URL)."""
     make_video(tmp_path / 'in.mp4', size=(64, 48), frames=2)
-    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
-    monkeypatch.setitem(checkpoint.PUBLISHED_URLS, 'mobilenetv3', mbv3_checkpoint.as_uri())
     prepared = []
     monkeypatch.setattr(inference, 'prepare_for_inference',
                         lambda model, device, dtype: prepared.append((device, dtype)) or model.to(device, dtype).eval())
     main(['--input-source', str(tmp_path / 'in.mp4'), '--output-alpha', str(tmp_path / 'pha'), '--disable-progress'])
-    assert (tmp_path / 'torch' / 'hub' / 'checkpoints' / 'rvm_mobilenetv3.pth').is_file()
+    assert (tmp_path / 'torch_home' / 'hub' / 'checkpoints' / 'rvm_mobilenetv3.pth').is_file()
     assert prepared == [(torch.device('cpu'), torch.float32)]
     assert sorted(p.name for p in (tmp_path / 'pha').iterdir()) == ['0000.png', '0001.png']  # type from the path
     assert 'wrote 2 frames' in capsys.readouterr().err

@@ -1,12 +1,10 @@
 """torch.hub entry points, offline: built without weights, and loaded from a file:// 'release'."""
-import urllib.error
 
 import pytest
 import torch
 
 import model.checkpoint as checkpoint
 from conftest import ROOT
-from fill_weights import fill_state_dict
 from model import MattingNetwork
 
 
@@ -24,13 +22,8 @@ def test_without_weights(name):
     assert fgr.shape == (1, 3, 64, 64) and pha.shape == (1, 1, 64, 64) and len(rec) == 4
 
 
-def test_pretrained_from_published_url(tmp_path, monkeypatch):
-    weights = fill_state_dict(MattingNetwork('mobilenetv3').state_dict())
-    release = tmp_path / 'release' / 'rvm_mobilenetv3.pth'
-    release.parent.mkdir()
-    torch.save(weights, release)
-    monkeypatch.setitem(checkpoint.PUBLISHED_URLS, 'mobilenetv3', release.as_uri())
-    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+def test_pretrained_from_published_url(tmp_path, published_release, mbv3_weights):
+    weights, release = mbv3_weights, published_release
 
     model = hub_load('mobilenetv3', progress=False)
     assert (tmp_path / 'torch_home' / 'hub' / 'checkpoints' / 'rvm_mobilenetv3.pth').is_file()
@@ -43,10 +36,7 @@ def test_pretrained_from_published_url(tmp_path, monkeypatch):
     assert torch.equal(again.project_mat.conv.weight, weights['project_mat.conv.weight'])
 
 
-def test_pretrained_offline_names_url(tmp_path, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise urllib.error.URLError('network is unreachable')
-    monkeypatch.setattr(torch.hub, 'urlopen', refuse)
+def test_pretrained_offline_names_url(tmp_path, monkeypatch, offline):
     monkeypatch.setenv('TORCH_HOME', str(tmp_path))
     with pytest.raises(checkpoint.CheckpointError, match=r'releases/download/v1\.0\.0/rvm_resnet50\.pth'):
         hub_load('resnet50')
