@@ -40,3 +40,8 @@ def test_pretrained_offline_names_url(tmp_path, monkeypatch, offline):
     monkeypatch.setenv('TORCH_HOME', str(tmp_path))
     with pytest.raises(checkpoint.CheckpointError, match=r'releases/download/v1\.0\.0/rvm_resnet50\.pth'):
         hub_load('resnet50')
+
+
+def test_converter_is_convert_video():
+    import inference
+    assert hub_load('converter') is inference.convert_video
