@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from inference_utils import (GREEN, TRANSPARENT_VIDEO_EXTENSIONS, VIDEO_EXTENSIONS, Background, ConversionError, Frame,
                              ImageSequenceWriter, ThreadedWriter, VideoWriter, Writer, check_writable, open_reader,
-                             prefetch, to_images, video_codec)
+                             prefetch, video_codec)
 from model import MattingNetwork, load_matting_network
 from model.checkpoint import CheckpointError, published_state_dict
 from model.deploy import prepare_for_inference
@@ -117,32 +117,37 @@ def _chunks(frames: Iterator[Frame], size: int, device: torch.device,
 
 
 def render(kind: str, fgr: Tensor, pha: Tensor, bgr: Optional[Tensor]) -> Tensor:
-    """Output `kind` of a chunk as `[T, H, W, C]` uint8 images, from fgr `[T, 3, H, W]` and pha `[T, 1, H, W]`.
+    """Output `kind` of a chunk as `[T, C, H, W]` frames in 0..1, from fgr `[T, 3, H, W]` and pha `[T, 1, H, W]`.
 
     'alpha': C = 1. 'foreground': C = 3. 'composition': `fgr * pha + bgr * (1 - pha)` (C = 3) over
     `bgr` (`[T or 1, 3, H or 1, W or 1]`), or, when `bgr` is None, RGBA with fgr zeroed where pha is 0.
     """
     if kind == 'alpha':
-        return to_images(pha)
+        return pha
     if kind == 'foreground':
-        return to_images(fgr)
+        return fgr
     if bgr is None:
-        return to_images(torch.cat([fgr * pha.gt(0), pha], dim=1), in_place=True)
-    return to_images(torch.lerp(bgr, fgr, pha), in_place=True)
+        return torch.cat([fgr * pha.gt(0), pha], dim=1)
+    return torch.lerp(bgr, fgr, pha)
 
 
-def _stage(make_images: Callable[[], Tensor], device: torch.device) -> Tuple[Callable[[], Tensor], Any]:
-    """Decide where an output's images are made: `(make_images, ready event)` for its writer thread.
+def _render_packed(writer: Writer, kind: str, fgr: Tensor, pha: Tensor, bgr: Optional[Tensor]) -> Tensor:
+    """Output `kind` of a chunk (see `render`) as the uint8 data `writer.write_packed` takes."""
+    return writer.pack(render(kind, fgr, pha, bgr))
 
-    On CUDA they are made now on the GPU and copied into pinned memory without blocking; the
-    event marks the copy done. Elsewhere the writer thread makes them, in parallel with the network
-    (so the model must return new tensors on each call, as MattingNetwork and TorchScript do).
+
+def _stage(make_packed: Callable[[], Tensor], device: torch.device) -> Tuple[Callable[[], Tensor], Any]:
+    """Decide where an output's packed uint8 data is made: `(make_packed, ready event)` for its writer thread.
+
+    On CUDA it is made now on the GPU and copied into pinned memory without blocking; the event
+    marks the copy done. Elsewhere the writer thread makes it, in parallel with the network (so
+    the model must return new tensors on each call, as MattingNetwork and TorchScript do).
     """
     if device.type != 'cuda':
-        return make_images, None
-    images = make_images()
-    host = torch.empty(images.shape, dtype=images.dtype, pin_memory=True)
-    host.copy_(images, non_blocking=True)
+        return make_packed, None
+    packed = make_packed()
+    host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=True)
+    host.copy_(packed, non_blocking=True)
     ready = torch.cuda.Event()
     ready.record()
 
@@ -239,8 +244,9 @@ def convert_video(model: nn.Module,
                 fgr, pha, *rec = model(src.unsqueeze(0), *rec, downsample_ratio)
                 bgr_frames = bgr.next(len(pts)) if bgr is not None else None
                 for kind, writer in writers.items():
-                    make_images, ready = _stage(functools.partial(render, kind, fgr[0], pha[0], bgr_frames), device)
-                    writer.write(make_images, pts, ready)
+                    make_packed, ready = _stage(
+                        functools.partial(_render_packed, writer.writer, kind, fgr[0], pha[0], bgr_frames), device)
+                    writer.write(make_packed, pts, ready)
                 written += len(pts)
                 bar.update(len(pts))
     return written

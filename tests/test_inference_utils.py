@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader
 from torchvision.transforms.functional import to_tensor
 
 from inference_utils import (Background, ConversionError, ImageSequenceReader, ImageSequenceWriter, ThreadedWriter,
-                             VideoReader, VideoWriter, image_to_rgb, natural_key, parse_color, prefetch, to_fraction)
+                             VideoReader, VideoWriter, image_to_rgb, natural_key, parse_color, prefetch, to_fraction,
+                             to_images, to_yuv420)
 from media import decode_rgb, decode_rgba, frame_color, make_video, probe, set_mp4_rotation
 
 NTSC = Fraction(30000, 1001)
@@ -27,6 +28,11 @@ def clip(tmp_path_factory):
 
 def assert_color(image, color, tol=4):
     assert np.abs(image.reshape(-1, 3).mean(0) - np.array(color)).max() <= tol
+
+
+def to_frames(images: np.ndarray) -> torch.Tensor:
+    """`[T, H, W, 3]` uint8 -> `[T, 3, H, W]` in 0..1, what writers take."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)
 
 
 def test_natural_key_and_fraction():
@@ -136,6 +142,49 @@ def test_video_writer_sizes_gray_and_rate(tmp_path, size):
         assert_color(image, [round(255 * t / 4)] * 3, tol=3)
 
 
+def test_to_yuv420_is_bt709_limited_range():
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 48), torch.linspace(0, 1, 64), indexing='ij')
+    rgb = torch.stack([xx, yy, (1 - xx) * yy])[None]  # smooth, so that 2x2 chroma averages agree
+    planes = to_yuv420(torch.cat([rgb, rgb.flip(3)]))
+    assert planes.shape == (2, 72, 64) and planes.dtype == torch.uint8
+    images = to_images(rgb)[0].numpy()
+    reference = av.VideoFrame.from_ndarray(images, format='rgb24').reformat(
+        format='yuv420p', dst_colorspace='itu709', dst_color_range='MPEG').to_ndarray()
+    assert np.abs(planes[0].numpy().astype(int) - reference).max() <= 1  # FFmpeg's conversion, to rounding
+    # the corners of the range: black and white are Y' 16 and 235, red is BT.709's (63, 102, 240)
+    corners = torch.tensor([[0, 0, 0], [1, 1, 1], [1, 0, 0]], dtype=torch.float32).view(3, 3, 1, 1).expand(3, 3, 2, 2)
+    assert to_yuv420(corners).view(3, 6).tolist() == [[16] * 4 + [128, 128], [235] * 4 + [128, 128],
+                                                      [63] * 4 + [102, 240]]  # Y' of 2x2 pixels, then Cb, Cr
+    gray = to_yuv420(torch.tensor([0.0, 0.5, 1.0]).view(3, 1, 1, 1).expand(3, 1, 2, 2))
+    assert gray.view(3, 6).tolist() == [[16] * 4 + [128, 128], [126] * 4 + [128, 128], [235] * 4 + [128, 128]]
+
+
+def test_video_colors_are_tagged_and_read_back(tmp_path):
+    colors = torch.tensor([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0.47, 1, 0.6]]).view(4, 3, 1, 1).expand(4, 3, 48, 64)
+    writer = VideoWriter(tmp_path / 'out.mp4', 30, bit_rate=4_000_000)
+    writer.write(colors)
+    writer.close()
+    with av.open(str(tmp_path / 'out.mp4')) as container:
+        context = container.streams.video[0].codec_context
+        assert (context.colorspace, context.color_primaries, context.color_trc, context.color_range) == (1, 1, 1, 1)
+    for frame, color in zip(VideoReader(tmp_path / 'out.mp4').frames(), colors[:, :, 0, 0]):
+        assert_color(frame.image, (color * 255).tolist(), tol=3)
+    # untagged video is read as players read it: BT.709 when HD, BT.601 below
+    red = to_yuv420(torch.tensor([1.0, 0, 0]).view(1, 3, 1, 1).expand(1, 3, 720, 1280))[0].numpy()
+    for size in ((1280, 720), (640, 480)):
+        with av.open(str(tmp_path / 'untagged.mkv'), 'w') as container:
+            stream = container.add_stream('ffv1', rate=30)
+            stream.width, stream.height, stream.pix_fmt = *size, 'yuv420p'
+            planes = np.concatenate([red[:size[1], :size[0]], red[720:720 + size[1] // 2, :size[0]]])
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(planes, format='yuv420p')))
+            container.mux(stream.encode())
+        image = next(VideoReader(tmp_path / 'untagged.mkv').frames()).image
+        if size[1] == 720:
+            assert_color(image, (255, 0, 0), tol=1)
+        else:  # BT.709 planes read with BT.601: visibly off
+            assert np.abs(image.reshape(-1, 3).mean(0) - (255, 0, 0)).max() > 10
+
+
 def test_writer_rejects_bad_frames(tmp_path):
     writer = VideoWriter(tmp_path / 'out.mp4', 30)
     with pytest.raises(ConversionError, match='4-channel frames'):
@@ -172,7 +221,7 @@ def test_variable_frame_rate_pts_kept(tmp_path):
     reader = VideoReader(src)
     frames = list(reader.frames())
     writer = VideoWriter(tmp_path / 'out.mp4', reader.frame_rate, time_base=reader.time_base)
-    writer.write_images(np.stack([f.image for f in frames]), [f.pts for f in frames])
+    writer.write(to_frames(np.stack([f.image for f in frames])), [f.pts for f in frames])
     writer.close()
     assert probe(tmp_path / 'out.mp4')['times'] == pytest.approx([p / 1000 for p in pts], abs=1e-3)
 
@@ -185,7 +234,7 @@ def test_audio_copied_in_sync(tmp_path, name, codec):
     assert reader.has_audio
     writer = VideoWriter(tmp_path / name, reader.frame_rate, time_base=reader.time_base, audio_source=str(src))
     for frame in reader.frames():
-        writer.write_images(frame.image[None], [frame.pts])
+        writer.write(to_frames(frame.image[None]), [frame.pts])
     writer.close()
     info = probe(tmp_path / name)
     assert info['frames'] == 15 and info['audio'] == codec
@@ -252,9 +301,10 @@ def test_prefetch_is_bounded_and_propagates_errors():
 
 
 def test_threaded_writer_raises_writer_errors(tmp_path):
-    writer = ThreadedWriter(VideoWriter(tmp_path / 'out.mp4', 30))
-    writer.write(lambda: torch.zeros(1, 8, 8, 3, dtype=torch.uint8), [0])
-    writer.write(lambda: torch.zeros(1, 8, 8, 3, dtype=torch.uint8), [0])  # pts must increase
+    video = VideoWriter(tmp_path / 'out.mp4', 30)
+    writer = ThreadedWriter(video)
+    writer.write(lambda: video.pack(torch.zeros(1, 3, 8, 8)), [0])
+    writer.write(lambda: video.pack(torch.zeros(1, 3, 8, 8)), [0])  # pts must increase
     with pytest.raises(ConversionError, match='pts 0 does not follow 0'):
         writer.close()
     assert probe(tmp_path / 'out.mp4')['frames'] == 1
