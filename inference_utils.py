@@ -148,12 +148,34 @@ def _warn(message: str) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
+def _lacks_mp4_index(path: str) -> bool:
+    """Whether `path` is an MP4/MOV (it starts with an `ftyp` box) whose top-level boxes have no `moov`,
+    the index that locates its frames: a file cut off before its writer finished it."""
+    with open(path, 'rb') as file:
+        end = os.fstat(file.fileno()).st_size
+        position, kinds = 0, []
+        while position + 8 <= end:
+            file.seek(position)
+            header = file.read(16)
+            size, kind = int.from_bytes(header[:4], 'big'), header[4:8]
+            if size == 1 and len(header) == 16:  # a 64-bit size follows the type
+                size = int.from_bytes(header[8:16], 'big')
+            kinds.append(kind)
+            if size < 8:  # 0: the box runs to the end of the file
+                break
+            position += size
+    return bool(kinds) and kinds[0] == b'ftyp' and b'moov' not in kinds
+
+
 def _open_input(path: str) -> av.container.InputContainer:
     if not os.path.exists(path):
         raise ConversionError(f'input {path} does not exist')
     try:
         return av.open(path)
     except av.error.FFmpegError as e:
+        if os.path.isfile(path) and _lacks_mp4_index(path):
+            raise ConversionError(f'{path} is an MP4 without its index (moov box): it was cut off before its writer '
+                                  f'finished it, so its frames cannot be located; use a complete copy') from e
         raise ConversionError(f'{path} is not a video FFmpeg can read ({e.strerror})') from e
 
 
@@ -615,6 +637,10 @@ class VideoWriter:
 class ImageSequenceWriter:
     """Write frames as numbered images `0000.png`, `0001.png`... into a directory (created if needed).
 
+    Images of the same names are replaced. When the writer closes, the numbered images that follow
+    its last one (left by an earlier, longer run into the same directory) are removed, so that the
+    directory holds this sequence and only it; other files are left alone.
+
     Args:
         path: the directory.
         extension: 'png' (gray, RGB or RGBA) or 'jpg' (gray or RGB).
@@ -646,7 +672,11 @@ class ImageSequenceWriter:
             self.counter += 1
 
     def close(self) -> None:
-        """Nothing to finish: every image is complete once written."""
+        """Remove the numbered images an earlier run left after this sequence's last one."""
+        counter = self.counter
+        while os.path.isfile(stale := os.path.join(self.path, f'{counter:04d}.{self.extension}')):
+            os.remove(stale)
+            counter += 1
 
 
 Writer = Union[VideoWriter, ImageSequenceWriter]

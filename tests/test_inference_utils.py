@@ -89,6 +89,13 @@ def test_reader_rejects_bad_input(tmp_path):
     text.write_text('not a video at all\n' * 50)
     with pytest.raises(ConversionError, match='notes.mp4 is not a video'):
         VideoReader(text)
+    writer = VideoWriter(tmp_path / 'whole.mp4', 30)  # the index (moov) is written last
+    writer.write(torch.rand(10, 3, 48, 64))
+    writer.close()
+    whole = (tmp_path / 'whole.mp4').read_bytes()
+    (tmp_path / 'cut.mp4').write_bytes(whole[:len(whole) // 2])
+    with pytest.raises(ConversionError, match=r'cut.mp4 is an MP4 without its index \(moov box\)'):
+        VideoReader(tmp_path / 'cut.mp4')
     with pytest.raises(ConversionError, match='has no image files'):
         ImageSequenceReader(tmp_path)
 
@@ -275,6 +282,13 @@ def test_image_sequence_writer(tmp_path):
     names = sorted(p.name for p in (tmp_path / 'seq').iterdir())
     assert names == ['0000.png', '0001.png', '0002.png']
     assert [Image.open(tmp_path / 'seq' / n).mode for n in names] == ['RGBA', 'RGBA', 'L']
+    # a shorter run into the same directory: its frames replace the first ones, the rest are removed
+    (tmp_path / 'seq' / 'notes.txt').write_text('mine')
+    writer = ImageSequenceWriter(tmp_path / 'seq', 'png')
+    writer.write(torch.zeros(1, 3, 6, 8))
+    writer.close()
+    assert sorted(p.name for p in (tmp_path / 'seq').iterdir()) == ['0000.png', 'notes.txt']
+    assert Image.open(tmp_path / 'seq' / '0000.png').mode == 'RGB'
     with pytest.raises(ConversionError, match='JPEG has no alpha'):
         ImageSequenceWriter(tmp_path / 'jpg').write(torch.rand(1, 4, 6, 8))
 
