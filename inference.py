@@ -2,10 +2,11 @@
 
     python inference.py --input-source input.mp4 --output-composition com.mp4 --output-alpha pha.mp4
 
-Decoding, inference and encoding run at once: a reader thread decodes the next chunk of frames
-while the network runs on this one, and each output has a writer thread that encodes what the
-network produced before. Queues between them are short, so memory stays flat for any length.
-See documentation/conversion.md for the formats, backgrounds, audio and the benchmark.
+A reader thread decodes the chunks of frames and each output has a writer thread that encodes
+what the network produced. With a GPU they run at once with the network; with a network on the
+CPU, which keeps every core busy, they run while it waits (`inference_utils.Turns`), in parallel
+with each other. Queues between them are short, so memory stays flat for any length. See
+documentation/conversion.md for the formats, backgrounds, audio and the benchmark.
 """
 import argparse
 import contextlib
@@ -22,8 +23,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from inference_utils import (GREEN, TRANSPARENT_VIDEO_EXTENSIONS, VIDEO_EXTENSIONS, Background, ConversionError, Frame,
-                             ImageSequenceWriter, ThreadedWriter, VideoWriter, Writer, check_writable, open_reader,
-                             prefetch, video_codec)
+                             ImageSequenceWriter, ThreadedWriter, Turns, VideoWriter, Writer, check_writable,
+                             open_reader, prefetch, video_codec)
 from model import MattingNetwork, load_matting_network
 from model.checkpoint import CheckpointError, published_state_dict
 from model.deploy import prepare_for_inference
@@ -217,6 +218,7 @@ def convert_video(model: nn.Module,
     bit_rate = int((output_video_mbps or 1) * 1_000_000)
 
     with contextlib.ExitStack() as stack:
+        turns = Turns(enabled=device.type == 'cpu')
         writers: Dict[str, ThreadedWriter] = {}
         for kind, path in outputs.items():
             if output_type == 'png_sequence':
@@ -224,7 +226,7 @@ def convert_video(model: nn.Module,
             else:
                 writer = VideoWriter(path, source.frame_rate, bit_rate, transparent=transparent and kind == 'composition',
                                      time_base=source.time_base, audio_source=input_source if source.has_audio else None)
-            writers[kind] = ThreadedWriter(writer, WRITE_AHEAD_CHUNKS)
+            writers[kind] = ThreadedWriter(writer, WRITE_AHEAD_CHUNKS, turns)
             stack.callback(writers[kind].close)
         bgr = None
         if 'composition' in outputs and not transparent:
@@ -232,7 +234,7 @@ def convert_video(model: nn.Module,
             stack.callback(bgr.close)
         frames = source.frames(input_resize, num_workers)
         chunks = stack.enter_context(contextlib.closing(
-            prefetch(_chunks(frames, seq_chunk, device, dtype), READ_AHEAD_CHUNKS)))
+            prefetch(_chunks(frames, seq_chunk, device, dtype), READ_AHEAD_CHUNKS, turns)))
         bar = stack.enter_context(tqdm(total=len(source), disable=not progress, dynamic_ncols=True, unit='frame'))
         rec: List[Optional[Tensor]] = [None] * 4
         written = 0
@@ -241,7 +243,8 @@ def convert_video(model: nn.Module,
                 src = _network_input(images, device, dtype) if device.type == 'cuda' else images  # [T, 3, H, W]
                 if downsample_ratio is None:
                     downsample_ratio = auto_downsample_ratio(src.size(2), src.size(3))
-                fgr, pha, *rec = model(src.unsqueeze(0), *rec, downsample_ratio)
+                with turns.network():
+                    fgr, pha, *rec = model(src.unsqueeze(0), *rec, downsample_ratio)
                 bgr_frames = bgr.next(len(pts)) if bgr is not None else None
                 for kind, writer in writers.items():
                     make_packed, ready = _stage(

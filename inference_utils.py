@@ -10,8 +10,9 @@ however long the video: nothing indexes the whole input, nothing accumulates fra
   frames are (the GPU on CUDA), `write_packed` encodes on the CPU; `convert_video` runs them apart.
 - `Background`: a color, image or looped video for the composition.
 - `prefetch`, `ThreadedWriter`: the threads and bounded queues that overlap decoding, inference
-  and encoding.
+  and encoding; `Turns`: on a CPU, they take turns with the network instead.
 """
+import contextlib
 import os
 import queue
 import re
@@ -694,11 +695,53 @@ def background_thread_setup() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0) + 5))
 
 
-def prefetch(items: Iterable[Any], max_items: int) -> Iterator[Any]:
+class Turns:
+    """The network and the reader and writer threads taking turns, for a network that runs on the CPU.
+
+    Such a network keeps every core busy with OpenMP threads that work in lockstep: a reader or
+    writer thread that preempts one of them leaves the others spinning at their next barrier, so
+    running beside it costs the network more than the preempting work itself (on 2 cores, ~25 ms
+    per 720p frame; see documentation/conversion.md). Instead, the pipeline threads `wait()` before
+    each piece of work, and the network runs in `network()`, which first waits for the writers
+    to finish what they were given, then holds the pipeline threads back until it returns. The
+    pipeline threads still run in parallel with each other. Disabled (for a GPU network, which
+    leaves the CPU to the pipeline), both are no-ops.
+    """
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._pipeline_may_run = threading.Event()
+        self._pipeline_may_run.set()
+        self._writer_queues: List[queue.Queue] = []
+
+    def wait(self) -> None:
+        """Block a pipeline thread while the network runs."""
+        self._pipeline_may_run.wait()
+
+    def add_writer(self, pending: queue.Queue) -> None:
+        """A writer's queue, which the network waits to see processed (`task_done` for each item)."""
+        self._writer_queues.append(pending)
+
+    @contextlib.contextmanager
+    def network(self) -> Iterator[None]:
+        """Run the network alone: after the writers finish, with the pipeline threads held back."""
+        if not self.enabled:
+            yield
+            return
+        for pending in self._writer_queues:
+            pending.join()
+        self._pipeline_may_run.clear()
+        try:
+            yield
+        finally:
+            self._pipeline_may_run.set()
+
+
+def prefetch(items: Iterable[Any], max_items: int, turns: Optional[Turns] = None) -> Iterator[Any]:
     """Iterate `items` on a background thread, at most `max_items` ahead of the consumer.
 
-    An exception in the producer is raised in the consumer; closing this iterator (or leaving
-    its loop) stops the producer.
+    With `turns`, each item is made only while the network is not running. An exception in the
+    producer is raised in the consumer; closing this iterator (or leaving its loop) stops the producer.
     """
     results: 'queue.Queue[Tuple[Any, Optional[BaseException]]]' = queue.Queue(max_items)
     stop = threading.Event()
@@ -717,7 +760,12 @@ def prefetch(items: Iterable[Any], max_items: int) -> Iterator[Any]:
         background_thread_setup()
         iterator = iter(items)
         try:
-            for item in iterator:
+            while True:
+                if turns is not None:
+                    turns.wait()
+                item = next(iterator, done)
+                if item is done:
+                    break
                 if not put((item, None)):
                     return
             put((done, None))
@@ -749,31 +797,43 @@ class ThreadedWriter:
     a non_blocking copy from the GPU, or None), calls `make_packed()` for the writer's packed uint8
     data on the CPU (`writer.pack`), and writes it. Work done in `make_packed` (the composition, the
     conversion to uint8) runs on this thread (see `background_thread_setup`), in parallel with the
-    network. An error in the thread is raised at the next call; `close()` writes what is queued,
-    then closes the writer.
+    network. With `turns`, each item is written only while the network is not running, and the
+    network waits for this writer to finish its items. An error in the thread is raised at the
+    next call; `close()` writes what is queued, then closes the writer.
     """
 
-    def __init__(self, writer: Writer, max_pending: int = 2):
+    def __init__(self, writer: Writer, max_pending: int = 2, turns: Optional[Turns] = None):
         self.writer = writer
+        self.turns = turns
         self.queue: 'queue.Queue[Optional[Tuple[Callable[[], Tensor], Sequence[int], Any]]]' = queue.Queue(max_pending)
+        if turns is not None:
+            turns.add_writer(self.queue)
         self.error: Optional[BaseException] = None
         self.thread = threading.Thread(target=self._run, name=f'rvm-writer {writer.path}', daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         background_thread_setup()
-        while (item := self.queue.get()) is not None:
-            if self.error is not None:
-                continue  # keep draining so that the producer never blocks
-            make_packed, pts, ready = item
+        while True:
+            item = self.queue.get()
             try:
-                if ready is not None:
-                    ready.synchronize()
-                with torch.inference_mode():
-                    packed = make_packed()
-                self.writer.write_packed(packed.cpu().numpy(), pts)
+                if item is None:  # closed
+                    return
+                if self.error is None:  # after an error, keep taking items so that the producer never blocks
+                    self._write(*item)
             except BaseException as e:
                 self.error = e
+            finally:
+                self.queue.task_done()
+
+    def _write(self, make_packed: Callable[[], Tensor], pts: Sequence[int], ready: Any) -> None:
+        if self.turns is not None:
+            self.turns.wait()
+        if ready is not None:
+            ready.synchronize()
+        with torch.inference_mode():
+            packed = make_packed()
+        self.writer.write_packed(packed.cpu().numpy(), pts)
 
     def write(self, make_packed: Callable[[], Tensor], pts: Sequence[int], ready: Any = None) -> None:
         if self.error is not None:

@@ -3,6 +3,7 @@
 Most tests run a stub model with known outputs (fast, exact composition math); a few run a real
 MattingNetwork with filled weights: the TorchScript path, the deployment hook and the CLI.
 """
+import time
 import warnings
 from fractions import Fraction
 
@@ -16,7 +17,7 @@ import inference
 import model.checkpoint as checkpoint
 from fill_weights import fill_state_dict
 from inference import auto_downsample_ratio, convert_video, main
-from inference_utils import GREEN, ConversionError
+from inference_utils import GREEN, ConversionError, VideoWriter
 from media import decode_rgb, decode_rgba, frame_color, make_video, probe
 from model import MattingNetwork
 
@@ -75,6 +76,28 @@ def mbv3_checkpoint(tmp_path_factory, mbv3_weights):
     path = tmp_path_factory.mktemp('weights') / 'rvm_mobilenetv3.pth'
     torch.save(mbv3_weights, path)
     return path
+
+
+def test_cpu_network_runs_alone(tmp_path, clip, monkeypatch):
+    """On the CPU, no output is being written while the network runs (inference_utils.Turns)."""
+    writing = []
+    write_packed = VideoWriter.write_packed
+
+    def slow_write_packed(self, packed, pts=None):
+        writing.append(self)
+        time.sleep(0.01)
+        write_packed(self, packed, pts)
+        writing.remove(self)
+
+    class WatchedStub(StubMatting):
+        def forward(self, *args, **kwargs):
+            assert not writing, 'a writer is busy while the network runs'
+            time.sleep(0.01)
+            return super().forward(*args, **kwargs)
+    monkeypatch.setattr(VideoWriter, 'write_packed', slow_write_packed)
+    count = convert_video(WatchedStub(), str(clip), output_composition=tmp_path / 'com.mp4',
+                          output_alpha=tmp_path / 'pha.mp4', progress=False)
+    assert count == 7 and probe(tmp_path / 'com.mp4')['frames'] == 7
 
 
 def test_auto_downsample_ratio():

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from torchvision.transforms.functional import to_tensor
 
 from inference_utils import (Background, ConversionError, ImageSequenceReader, ImageSequenceWriter, ThreadedWriter,
-                             VideoReader, VideoWriter, image_to_rgb, natural_key, parse_color, prefetch, to_fraction,
+                             Turns, VideoReader, VideoWriter, image_to_rgb, natural_key, parse_color, prefetch, to_fraction,
                              to_images, to_yuv420)
 from media import decode_rgb, decode_rgba, frame_color, make_video, probe, set_mp4_rotation
 
@@ -312,6 +312,57 @@ def test_prefetch_is_bounded_and_propagates_errors():
         raise ConversionError('frame 1 is broken')
     with pytest.raises(ConversionError, match='frame 1 is broken'):
         list(prefetch(failing(), 2))
+
+
+class SlowWriter:
+    """The writers' interface, taking 20 ms per write and recording `(start, end)` of each."""
+    path = 'slow'
+
+    def __init__(self):
+        self.writes = []
+
+    def write_packed(self, packed, pts):
+        start = time.perf_counter()
+        time.sleep(0.02)
+        self.writes.append((start, time.perf_counter()))
+
+    def close(self):
+        pass
+
+
+def test_turns_keep_writers_and_reader_out_of_the_network():
+    turns = Turns(enabled=True)
+    slow = SlowWriter()
+    writer = ThreadedWriter(slow, 2, turns)
+    networks = []
+    for i in range(4):
+        writer.write(lambda: torch.zeros(1), [2 * i])
+        writer.write(lambda: torch.zeros(1), [2 * i + 1])
+        with turns.network():  # waits for both writes, then holds the writer back
+            start = time.perf_counter()
+            writer.write(lambda: torch.zeros(1), [100 + i])  # queued now, written after the network
+            time.sleep(0.03)
+            networks.append((start, time.perf_counter()))
+    writer.close()
+    assert len(slow.writes) == 12
+    for start, end in networks:
+        assert all(w_end <= start or w_start >= end for w_start, w_end in slow.writes)
+
+    made = []
+    with turns.network():  # a reader does not start while the network runs
+        items = prefetch((made.append(i) or i for i in range(3)), 2, turns)
+        first = []
+        consumer = threading.Thread(target=lambda: first.append(next(items)))
+        consumer.start()
+        time.sleep(0.1)
+        assert made == []
+    consumer.join(5)
+    assert first == [0]
+    items.close()
+
+    off = Turns(enabled=False)  # for a GPU network: no waiting at all
+    with off.network():
+        off.wait()
 
 
 def test_threaded_writer_raises_writer_errors(tmp_path):
