@@ -230,7 +230,7 @@ def convert_video(model: nn.Module,
             stack.callback(writers[kind].close)
         bgr = None
         if 'composition' in outputs and not transparent:
-            bgr = Background(GREEN if background is None else background, (width, height), device, dtype)
+            bgr = Background(GREEN if background is None else background, (width, height), device, dtype, turns)
             stack.callback(bgr.close)
         frames = source.frames(input_resize, num_workers)
         chunks = stack.enter_context(contextlib.closing(

@@ -872,10 +872,11 @@ class Background:
         spec: an RGB color (see `parse_color`), or the path of an image or a video.
         size: the frame size `(W, H)`.
         device, dtype: where the background tensors live.
+        turns: for a background video, decode it taking turns with the network (see `Turns`).
     """
 
     def __init__(self, spec: Union[str, Sequence[float], os.PathLike], size: Size,
-                 device: torch.device, dtype: torch.dtype):
+                 device: torch.device, dtype: torch.dtype, turns: Optional[Turns] = None):
         self.size, self.device, self.dtype = size, device, dtype
         self.video: Optional[Iterator[Frame]] = None
         path = os.fspath(spec) if isinstance(spec, (str, os.PathLike)) else None
@@ -886,7 +887,7 @@ class Background:
         elif path is not None and os.path.isfile(path):
             reader = VideoReader(path)
             self.reader_size = cover_size((reader.width, reader.height), size)
-            self.video = prefetch(self._loop(reader), 4)
+            self.video = prefetch(self._loop(reader), 4, turns)
         else:
             color = torch.tensor(parse_color(spec), dtype=dtype, device=device).div(255)
             self.still = color.view(1, 3, 1, 1)
