@@ -684,11 +684,13 @@ Writer = Union[VideoWriter, ImageSequenceWriter]
 
 
 def background_thread_setup() -> None:
-    """Settings for the reader and writer threads, which run beside the network.
+    """Settings for the reader and writer threads.
 
     One intra-op thread for their torch work (torch's setting is per thread: the network keeps
-    its own), and on Linux a lower priority (nice +5, for this thread and the codec threads it
-    starts), so that they fill the cores' idle time rather than preempt the network's threads.
+    its own), and on Linux a slightly lower priority (nice +5, for this thread and the codec
+    threads it starts), so that the thread that runs the network goes first where they run at
+    once (with a GPU). Not lower: beside other busy processes, a low priority starves them
+    (documentation/conversion.md, Benchmark).
     """
     torch.set_num_threads(1)
     if sys.platform == 'linux':
