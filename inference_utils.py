@@ -13,6 +13,7 @@ however long the video: nothing indexes the whole input, nothing accumulates fra
   and encoding; `Turns`: on a CPU, they take turns with the network instead.
 """
 import contextlib
+import functools
 import os
 import queue
 import re
@@ -61,6 +62,15 @@ def _bt709_limited_range() -> Tuple[Tensor, Tensor]:
 # The video outputs' colors: BT.709, the matrix of HD video, in limited range; their streams are tagged with it.
 YCBCR_WEIGHT, YCBCR_BIAS = _bt709_limited_range()
 
+
+@functools.lru_cache(maxsize=None)
+def _yuv420_kernels(device: torch.device) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """`to_yuv420`'s convolutions on `device`: luma `(weight [1, 3, 1, 1], bias [1])`, chroma
+    `(weight [2, 3, 2, 2], bias [2])`. Made once: copying them to a GPU on each call would wait for it."""
+    with torch.inference_mode(False):  # normal tensors, usable in and out of inference mode
+        weight = YCBCR_WEIGHT.to(device)[:, :, None, None]
+        bias = YCBCR_BIAS.to(device) + 0.5  # converting to uint8 truncates: with +0.5, rounds
+        return weight[:1], bias[:1], weight[1:].expand(2, 3, 2, 2) / 4, bias[1:]
 Size = Tuple[int, int]  # (width, height)
 
 
@@ -107,17 +117,16 @@ def to_yuv420(frames: Tensor) -> Tensor:
     """
     t, c, h, w = frames.shape
     frames = frames.float()
-    weight = YCBCR_WEIGHT.to(frames.device)[:, :, None, None]
-    bias = YCBCR_BIAS.to(frames.device) + 0.5  # converting to uint8 truncates: with +0.5, rounds
+    luma_weight, luma_bias, chroma_weight, chroma_bias = _yuv420_kernels(frames.device)
     if c == 1:
-        weight = weight.sum(1, keepdim=True)  # gray is R = G = B
+        luma_weight = luma_weight.sum(1, keepdim=True)  # gray is R = G = B
     planes = torch.empty((t, h * w * 3 // 2), dtype=torch.uint8, device=frames.device)
-    planes[:, :h * w].view(t, 1, h, w).copy_(F.conv2d(frames, weight[:1], bias[:1]).clamp_(0, 255))
+    planes[:, :h * w].view(t, 1, h, w).copy_(F.conv2d(frames, luma_weight, luma_bias).clamp_(0, 255))
     chroma = planes[:, h * w:].view(t, 2, h // 2, w // 2)
     if c == 1:
         chroma.fill_(128)  # gray has no chroma
     else:
-        chroma.copy_(F.conv2d(frames, weight[1:].expand(2, c, 2, 2) / 4, bias[1:], stride=2).clamp_(0, 255))
+        chroma.copy_(F.conv2d(frames, chroma_weight, chroma_bias, stride=2).clamp_(0, 255))
     return planes.view(t, h * 3 // 2, w)
 
 
