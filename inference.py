@@ -109,7 +109,7 @@ def _chunks(frames: Iterator[Frame], size: int, device: torch.device,
     """Group frames into `(images, pts [T])` chunks of `size` frames (the last may be shorter), on the reader thread.
 
     On CUDA, images are pinned `[T, H, W, 3]` uint8, converted on the GPU; elsewhere they are
-    converted here (see `background_thread_setup`), in parallel with the network, to its input `[T, 3, H, W]`.
+    converted here (see `background_thread_setup`), off the network's thread, to its input `[T, 3, H, W]`.
     """
     while chunk := list(itertools.islice(frames, size)):
         images = torch.from_numpy(np.stack([frame.image for frame in chunk]))
@@ -141,8 +141,8 @@ def _stage(make_packed: Callable[[], Tensor], device: torch.device) -> Tuple[Cal
     """Decide where an output's packed uint8 data is made: `(make_packed, ready event)` for its writer thread.
 
     On CUDA it is made now on the GPU and copied into pinned memory without blocking; the event
-    marks the copy done. Elsewhere the writer thread makes it, in parallel with the network (so
-    the model must return new tensors on each call, as MattingNetwork and TorchScript do).
+    marks the copy done. Elsewhere the writer thread makes it, after the network call (so the
+    model must return new tensors on each call, as MattingNetwork and TorchScript do).
     """
     if device.type != 'cuda':
         return make_packed, None

@@ -71,6 +71,8 @@ def _yuv420_kernels(device: torch.device) -> Tuple[Tensor, Tensor, Tensor, Tenso
         weight = YCBCR_WEIGHT.to(device)[:, :, None, None]
         bias = YCBCR_BIAS.to(device) + 0.5  # converting to uint8 truncates: with +0.5, rounds
         return weight[:1], bias[:1], weight[1:].expand(2, 3, 2, 2) / 4, bias[1:]
+
+
 Size = Tuple[int, int]  # (width, height)
 
 
@@ -807,8 +809,8 @@ class ThreadedWriter:
     `write(make_packed, pts, ready)`: the thread waits for `ready` (a CUDA event marking the end of
     a non_blocking copy from the GPU, or None), calls `make_packed()` for the writer's packed uint8
     data on the CPU (`writer.pack`), and writes it. Work done in `make_packed` (the composition, the
-    conversion to uint8) runs on this thread (see `background_thread_setup`), in parallel with the
-    network. With `turns`, each item is written only while the network is not running, and the
+    conversion to uint8) runs on this thread (see `background_thread_setup`), off the network's
+    thread. With `turns`, each item is written only while the network is not running, and the
     network waits for this writer to finish its items. An error in the thread is raised at the
     next call; `close()` writes what is queued, then closes the writer.
     """
