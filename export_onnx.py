@@ -27,7 +27,7 @@ from onnx import TensorProto, helper
 from torch import Tensor, nn
 
 from model import MattingNetwork
-from model.checkpoint import model_argument_parser, model_from_arguments
+from model.factory import model_argument_parser, model_from_arguments
 
 INPUT_NAMES = ['src', 'r1i', 'r2i', 'r3i', 'r4i', 'downsample_ratio']
 OUTPUT_NAMES = ['fgr', 'pha', 'r1o', 'r2o', 'r3o', 'r4o']
@@ -49,13 +49,10 @@ class DownsampledMattingNetwork(nn.Module):
         self.model = model
 
     def forward(self, src: Tensor, r1: Tensor, r2: Tensor, r3: Tensor, r4: Tensor, src_sm: Tensor) -> List[Tensor]:
-        m = self.model
-        f1, f2, f3, f4 = m.backbone(src_sm)
-        hid, r1, r2, r3, r4 = m.decoder(src_sm, f1, f2, f3, m.aspp(f4), r1, r2, r3, r4, 0)
-        fgr_residual_sm, pha_sm = m.project_mat(hid).split([3, 1], dim=1)
-        fgr_residual, pha = m.refiner(src, src_sm, fgr_residual_sm, pha_sm, hid)
-        return [(fgr_residual + src).clamp(0., 1.), pha.clamp(0., 1.), r1, r2, r3, r4,
-                (fgr_residual_sm + src_sm).clamp(0., 1.), pha_sm.clamp(0., 1.)]
+        hid, r1, r2, r3, r4 = self.model.hidden(src_sm, r1, r2, r3, r4, 0)
+        fgr, pha = self.model.matte(src, src_sm, hid, True)
+        fgr_sm, pha_sm = self.model.matte(src_sm, src_sm, hid, False)
+        return [fgr, pha, r1, r2, r3, r4, fgr_sm, pha_sm]
 
 
 def resize_by_ratio_nodes(src: str, ratio: str, output: str) -> List[onnx.NodeProto]:

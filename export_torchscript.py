@@ -14,7 +14,7 @@ weights are downloaded through torch.hub's cache.
 import torch
 
 from model import MattingNetwork
-from model.checkpoint import model_argument_parser, model_from_arguments
+from model.factory import model_argument_parser, model_from_arguments
 
 
 def export_torchscript(model: MattingNetwork, output: str, dtype: torch.dtype = torch.float32) -> torch.jit.ScriptModule:

@@ -10,14 +10,7 @@ in `$TORCH_HOME/hub/checkpoints/`):
 """
 dependencies = ['torch', 'torchvision']
 
-from model import MattingNetwork, load_matting_network  # noqa: E402 (torch.hub reads `dependencies` first)
-from model.checkpoint import published_state_dict  # noqa: E402
-
-
-def _matting_network(variant: str, pretrained: bool, progress: bool) -> MattingNetwork:
-    if not pretrained:
-        return MattingNetwork(variant).eval()
-    return load_matting_network(published_state_dict(variant, progress), variant)
+from model import MattingNetwork, create_model  # noqa: E402 (torch.hub reads `dependencies` first)
 
 
 def mobilenetv3(pretrained: bool = True, progress: bool = True) -> MattingNetwork:
@@ -27,7 +20,7 @@ def mobilenetv3(pretrained: bool = True, progress: bool = True) -> MattingNetwor
         pretrained: load the published weights (`rvm_mobilenetv3.pth`, fetched once into torch.hub's cache).
         progress: show a progress bar while downloading.
     """
-    return _matting_network('mobilenetv3', pretrained, progress)
+    return create_model('mobilenetv3', pretrained, progress=progress)
 
 
 def resnet50(pretrained: bool = True, progress: bool = True) -> MattingNetwork:
@@ -37,7 +30,7 @@ def resnet50(pretrained: bool = True, progress: bool = True) -> MattingNetwork:
         pretrained: load the published weights (`rvm_resnet50.pth`, fetched once into torch.hub's cache).
         progress: show a progress bar while downloading.
     """
-    return _matting_network('resnet50', pretrained, progress)
+    return create_model('resnet50', pretrained, progress=progress)
 
 
 def converter():

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from model import MattingNetwork
-from model.checkpoint import load_matting_network, model_argument_parser
+from model.factory import model_argument_parser, model_from_arguments
 from model.deploy import prepare_for_inference
 
 BACKENDS = ('eager', 'deploy', 'deploy-float32', 'script', 'compile', 'onnxruntime')
@@ -98,7 +98,7 @@ def synchronize(device: torch.device) -> None:
 
 
 def main(argv=None) -> Dict[str, List[float]]:
-    parser = model_argument_parser(__doc__)
+    parser = model_argument_parser(__doc__, random_weights=True)
     parser.add_argument('--resolution', type=int, nargs=2, metavar=('WIDTH', 'HEIGHT'), default=[1920, 1080])
     parser.add_argument('--downsample-ratio', type=float, default=0.25)
     parser.add_argument('--disable-refiner', action='store_true',
@@ -114,8 +114,7 @@ def main(argv=None) -> Dict[str, List[float]]:
     if args.threads:
         torch.set_num_threads(args.threads)
     device, dtype = torch.device(args.device), getattr(torch, args.precision)
-    model = (load_matting_network(args.checkpoint, args.model_variant, args.model_refiner) if args.checkpoint
-             else MattingNetwork(args.model_variant, args.model_refiner).eval())
+    model = model_from_arguments(args)
     width, height = args.resolution
     if args.disable_refiner:
         width, height = int(width * args.downsample_ratio), int(height * args.downsample_ratio)

@@ -61,7 +61,7 @@ from dataset.samplers import TrainFrameSampler, ValidFrameSampler
 from dataset.spd import SuperviselyPersonDataset
 from dataset.videomatte import VideoMatteDataset
 from dataset.youtubevis import YouTubeVISAugmentation, YouTubeVISDataset
-from model import MattingNetwork, load_matting_network
+from model import MattingNetwork, create_model
 from model.checkpoint import CheckpointError
 from train_config import DataConfigError, check_data_paths, load_data_paths
 from train_loss import matting_loss, segmentation_loss
@@ -305,13 +305,12 @@ def load_resume_state(path: str, model: nn.Module, optimizer, scaler, device: to
 
 
 def build_model(args, rt: Runtime) -> MattingNetwork:
-    if args.resume:        # the weights come from the resume file
-        model = MattingNetwork(args.model_variant)
-    elif args.checkpoint:  # the previous stage replaces the ImageNet weights anyway
+    if args.checkpoint and not args.resume:  # the previous stage replaces the ImageNet weights anyway
         rt.log(f'Starting from {args.checkpoint}')
-        model = load_matting_network(args.checkpoint, variant=args.model_variant, refiner='deep_guided_filter')
-    else:
-        model = MattingNetwork(args.model_variant, pretrained_backbone=not args.no_pretrained_backbone)
+    # On --resume the weights come from the resume file.
+    model = create_model(args.model_variant, checkpoint=None if args.resume else args.checkpoint,
+                         refiner='deep_guided_filter',
+                         pretrained_backbone=not (args.resume or args.checkpoint or args.no_pretrained_backbone))
     return model.to(rt.device).train()
 
 

@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from inference import auto_downsample_ratio, convert_video  # noqa: E402
 from inference_utils import VideoReader  # noqa: E402
-from model import MattingNetwork, load_matting_network  # noqa: E402
+from model import create_model  # noqa: E402
 from model.deploy import prepare_for_inference  # noqa: E402
 
 
@@ -143,7 +143,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
-    net = load_matting_network(args.checkpoint, 'mobilenetv3') if args.checkpoint else MattingNetwork('mobilenetv3')
+    net = create_model('mobilenetv3', checkpoint=args.checkpoint)
     model = prepare_for_inference(net.eval(), device, dtype)
     with tempfile.TemporaryDirectory() as tmp:
         clip = args.input or os.path.join(tmp, 'clip.mp4')

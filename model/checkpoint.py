@@ -4,7 +4,6 @@ A checkpoint is a plain `state_dict` of `MattingNetwork` (the published `rvm_mob
 `rvm_resnet50.pth`, and every `epoch-N.pth` that `train.py` writes). Its keys say which encoder
 and refiner it was trained with, so callers never need to be told the variant.
 """
-import argparse
 import os
 import urllib.error
 from typing import Dict, Mapping, Optional, Tuple, Union
@@ -102,22 +101,3 @@ def load_matting_network(checkpoint: Union[str, os.PathLike, Mapping[str, Tensor
                               f'{len(missing)} missing keys (e.g. {missing[:3]}), '
                               f'{len(unexpected)} unexpected keys (e.g. {unexpected[:3]})')
     return model.eval()
-
-
-def model_argument_parser(doc: str) -> argparse.ArgumentParser:
-    """A parser described by `doc` (its first paragraph, the rest shown as usage) with the flags that
-    choose a model: --model-variant, --model-refiner, --checkpoint and --precision float32|float16."""
-    parser = argparse.ArgumentParser(description=doc.split('\n\n')[0], epilog=doc.split('\n\n', 1)[-1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--model-variant', choices=VARIANTS, default='mobilenetv3')
-    parser.add_argument('--model-refiner', choices=REFINERS, default='deep_guided_filter')
-    parser.add_argument('--checkpoint', help='a MattingNetwork state_dict; default: the published weights '
-                                             '(downloaded once into torch.hub\'s cache)')
-    parser.add_argument('--precision', choices=['float32', 'float16'], default='float32')
-    return parser
-
-
-def model_from_arguments(args: argparse.Namespace) -> MattingNetwork:
-    """The MattingNetwork that `model_argument_parser`'s flags describe, on the CPU in eval mode."""
-    weights = args.checkpoint or published_state_dict(args.model_variant)
-    return load_matting_network(weights, args.model_variant, args.model_refiner)

@@ -1,5 +1,5 @@
 """MattingNetwork: Robust Video Matting (Lin et al., 2021)."""
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple, Type
 
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -11,7 +11,13 @@ from .refiner import DeepGuidedFilterRefiner, FastGuidedFilterRefiner
 from .resnet import ResNet50Encoder
 from .temporal import fold_time, unfold_time
 
-VARIANTS = ('mobilenetv3', 'resnet50')
+# Per encoder: its class (which declares its feature `channels`), the LR-ASPP width and the
+# decoder's output channels (decode3, decode2, decode1, decode0), as published.
+ENCODERS: Dict[str, Tuple[Type[nn.Module], int, List[int]]] = {
+    'mobilenetv3': (MobileNetV3LargeEncoder, 128, [80, 40, 32, 16]),
+    'resnet50': (ResNet50Encoder, 256, [128, 64, 32, 16]),
+}
+VARIANTS = tuple(ENCODERS)
 REFINERS = ('deep_guided_filter', 'fast_guided_filter')
 
 
@@ -22,6 +28,8 @@ class MattingNetwork(nn.Module):
         variant: 'mobilenetv3' or 'resnet50', the encoder.
         refiner: 'deep_guided_filter' or 'fast_guided_filter', used when `downsample_ratio != 1`.
         pretrained_backbone: initialise the encoder with torchvision's ImageNet weights (for training).
+
+    Build one with `model.create_model` (published weights, a checkpoint, or fresh).
 
     Example::
 
@@ -38,19 +46,13 @@ class MattingNetwork(nn.Module):
             raise ValueError(f'unknown variant {variant!r}: expected one of {VARIANTS}')
         if refiner not in REFINERS:
             raise ValueError(f'unknown refiner {refiner!r}: expected one of {REFINERS}')
-
-        if variant == 'mobilenetv3':
-            self.backbone = MobileNetV3LargeEncoder(pretrained_backbone)
-            self.aspp = LRASPP(960, 128)
-            self.decoder = RecurrentDecoder([16, 24, 40, 128], [80, 40, 32, 16])
-        else:
-            self.backbone = ResNet50Encoder(pretrained_backbone)
-            self.aspp = LRASPP(2048, 256)
-            self.decoder = RecurrentDecoder([64, 256, 512, 256], [128, 64, 32, 16])
-
-        self.project_mat = Projection(16, 4)
-        self.project_seg = Projection(16, 1)
-
+        encoder, aspp_channels, decoder_channels = ENCODERS[variant]
+        self.backbone = encoder(pretrained_backbone)
+        feature_channels = list(self.backbone.channels)
+        self.aspp = LRASPP(feature_channels[3], aspp_channels)
+        self.decoder = RecurrentDecoder(feature_channels[:3] + [aspp_channels], decoder_channels)
+        self.project_mat = Projection(decoder_channels[3], 4)
+        self.project_seg = Projection(decoder_channels[3], 1)
         if refiner == 'deep_guided_filter':
             self.refiner = DeepGuidedFilterRefiner()
         else:
@@ -80,18 +82,25 @@ class MattingNetwork(nn.Module):
                                    align_corners=False, recompute_scale_factor=False)
         else:
             src_sm = src
-
-        f1, f2, f3, f4 = self.backbone(src_sm)
-        f4 = self.aspp(f4)
-        hid, r1, r2, r3, r4 = self.decoder(src_sm, f1, f2, f3, f4, r1, r2, r3, r4, time_steps)
-
+        hid, r1, r2, r3, r4 = self.hidden(src_sm, r1, r2, r3, r4, time_steps)
         if segmentation_pass:
-            seg = self.project_seg(hid)
-            return [unfold_time(seg, time_steps), r1, r2, r3, r4]
-
-        fgr_residual, pha = self.project_mat(hid).split([3, 1], dim=1)
-        if downsample_ratio != 1:
-            fgr_residual, pha = self.refiner(src, src_sm, fgr_residual, pha, hid)
-        fgr = (fgr_residual + src).clamp(0., 1.)
-        pha = pha.clamp(0., 1.)
+            return [unfold_time(self.project_seg(hid), time_steps), r1, r2, r3, r4]
+        fgr, pha = self.matte(src, src_sm, hid, downsample_ratio != 1)
         return [unfold_time(fgr, time_steps), unfold_time(pha, time_steps), r1, r2, r3, r4]
+
+    def hidden(self, src_sm: Tensor, r1: Optional[Tensor], r2: Optional[Tensor], r3: Optional[Tensor],
+               r4: Optional[Tensor], time_steps: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Encoder, LR-ASPP and decoder on the downsampled frames `[N, 3, h, w]` (time folded, see
+        `temporal.py`): the hidden map `[N, 16, h, w]` and the states r1..r4 after the last frame."""
+        f1, f2, f3, f4 = self.backbone(src_sm)
+        return self.decoder(src_sm, f1, f2, f3, self.aspp(f4), r1, r2, r3, r4, time_steps)
+
+    def matte(self, src: Tensor, src_sm: Tensor, hid: Tensor, refine: bool) -> Tuple[Tensor, Tensor]:
+        """Foreground `[N, 3, H, W]` and alpha `[N, 1, H, W]` in 0..1 from the hidden map: refined to
+        the size of `src` when `refine`, else at the size of `src_sm` (which is then `src`)."""
+        fgr_residual, pha = self.project_mat(hid).split([3, 1], dim=1)
+        if refine:
+            fgr_residual, pha = self.refiner(src, src_sm, fgr_residual, pha, hid)
+        else:
+            src = src_sm
+        return (fgr_residual + src).clamp(0., 1.), pha.clamp(0., 1.)

@@ -86,3 +86,38 @@ def test_pretrained_backbone_offline_is_clear(tmp_path, monkeypatch, offline):
     with pytest.raises(RuntimeError, match=r'resnet50-0676ba61\.pth.*pretrained_backbone=False') as err:
         MattingNetwork('resnet50', pretrained_backbone=True)
     assert str(Path(tmp_path) / 'hub' / 'checkpoints') in str(err.value)
+
+
+def test_create_model_every_source(tmp_path, published_release, mbv3_weights):
+    """Published weights, a checkpoint path, a state_dict and fresh weights: one function, the same network."""
+    from model import create_model
+    path = tmp_path / 'own.pth'
+    torch.save(mbv3_weights, path)
+    for net in (create_model(pretrained=True, progress=False), create_model(checkpoint=path),
+                create_model('mobilenetv3', checkpoint=mbv3_weights)):
+        assert not net.training
+        assert torch.equal(net.state_dict()['project_mat.conv.weight'], mbv3_weights['project_mat.conv.weight'])
+    fresh = create_model('resnet50', refiner='fast_guided_filter')
+    assert detect_variant(fresh.state_dict()) == ('resnet50', 'fast_guided_filter')
+    assert not torch.equal(fresh.state_dict()['project_mat.conv.weight'].flatten()[:16],
+                           mbv3_weights['project_mat.conv.weight'].flatten()[:16])
+    with pytest.raises(CheckpointError, match='not both'):
+        create_model(pretrained=True, checkpoint=path)
+    with pytest.raises(CheckpointError, match='resnet50'):
+        create_model('resnet50', checkpoint=path)
+
+
+def test_network_reads_the_encoders_declared_channels(monkeypatch):
+    import model.model
+
+    class Encoder(torch.nn.Module):
+        channels = [8, 12, 20, 64]
+
+        def __init__(self, pretrained):
+            super().__init__()
+
+    monkeypatch.setitem(model.model.ENCODERS, 'mobilenetv3', (Encoder, 128, [80, 40, 32, 16]))
+    net = MattingNetwork('mobilenetv3')
+    assert net.aspp.aspp1[0].in_channels == 64
+    assert net.decoder.decode3.conv[0].in_channels == 128 + 20 + 3
+    assert net.decoder.decode1.conv[0].in_channels == 40 + 8 + 3
