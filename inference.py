@@ -25,9 +25,8 @@ from tqdm.auto import tqdm
 from inference_utils import (GREEN, TRANSPARENT_VIDEO_EXTENSIONS, VIDEO_EXTENSIONS, Background, ConversionError, Frame,
                              ImageSequenceWriter, ThreadedWriter, Turns, VideoWriter, Writer, check_writable,
                              open_reader, prefetch, video_codec)
-from model import MattingNetwork, load_matting_network
-from model.checkpoint import CheckpointError, published_state_dict
-from model.deploy import prepare_for_inference
+from model import CheckpointError, create_model
+from streaming.device import Placement
 
 OUTPUT_TYPES = ('video', 'png_sequence')
 READ_AHEAD_CHUNKS = 2
@@ -214,7 +213,7 @@ def convert_video(model: nn.Module,
     source = open_reader(input_source)
     width, height = input_resize or (source.width, source.height)
     device, dtype = _placement(model, device, dtype)
-    model = prepare_for_inference(model, device, dtype) if isinstance(model, MattingNetwork) else model.eval()
+    model = Placement(device, dtype).prepare(model)
     bit_rate = int((output_video_mbps or 1) * 1_000_000)
 
     with contextlib.ExitStack() as stack:
@@ -299,8 +298,8 @@ def _run(args: argparse.Namespace) -> Tuple[Dict[str, str], int]:
     transparent = resolve_transparency(args.output_composition, output_type, args.background, args.transparent)
     check_outputs(args.input_source, outputs, output_type, transparent)
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    checkpoint = args.checkpoint or published_state_dict(args.variant or 'mobilenetv3', progress=not args.disable_progress)
-    model = load_matting_network(checkpoint, variant=args.variant)
+    model = create_model(args.variant, pretrained=args.checkpoint is None, checkpoint=args.checkpoint,
+                         progress=not args.disable_progress)
     count = convert_video(model, args.input_source, args.input_resize, args.downsample_ratio, output_type,
                           args.output_composition, args.output_alpha, args.output_foreground, args.output_video_mbps,
                           args.seq_chunk, args.num_workers, not args.disable_progress, device, torch.float32,

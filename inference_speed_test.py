@@ -35,6 +35,7 @@ import torch
 from model import MattingNetwork
 from model.factory import model_argument_parser, model_from_arguments
 from model.deploy import prepare_for_inference
+from streaming.device import Placement
 
 BACKENDS = ('eager', 'deploy', 'deploy-float32', 'script', 'compile', 'onnxruntime')
 
@@ -46,7 +47,9 @@ def build_backend(name: str, model: MattingNetwork, args: argparse.Namespace,
         return onnxruntime_backend(model, args, device, dtype)
     model = model.to(device=device, dtype=dtype)
     if name.startswith('deploy'):
-        model = prepare_for_inference(model, device, dtype, False if name == 'deploy-float32' else None)
+        placement = Placement(device, dtype)
+        model = prepare_for_inference(model, device, dtype, placement.bfloat16_convolutions and name == 'deploy',
+                                      cuda_graphs=placement.cuda)
     elif name == 'script':
         model = torch.jit.freeze(torch.jit.script(model))
     elif name == 'compile':

@@ -3,7 +3,7 @@
     python benchmarks/benchmark_conversion.py                      # makes a 720p clip, CPU or CUDA
     python benchmarks/benchmark_conversion.py --input my.mp4 --checkpoint rvm_mobilenetv3.pth --seq-chunk 4
 
-Model-only runs the prepared network (`model.deploy.prepare_for_inference`) on frames already
+Model-only runs the prepared network (`streaming.device.Placement.prepare`) on frames already
 decoded and on the device as uint8, chunk after chunk with its recurrent state, exactly as
 convert_video calls it (uint8 to float on the device included). End-to-end runs convert_video with all three outputs (composition, alpha, foreground
 as H.264 .mp4, audio copied): decoding, inference and encoding together. Pipeline-only runs
@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from inference import auto_downsample_ratio, convert_video  # noqa: E402
 from inference_utils import VideoReader  # noqa: E402
 from model import create_model  # noqa: E402
-from model.deploy import prepare_for_inference  # noqa: E402
+from streaming.device import Placement  # noqa: E402
 
 
 def make_clip(path: str, frames: int, size=(1280, 720), rate=Fraction(30000, 1001)) -> None:
@@ -144,7 +144,7 @@ def main() -> None:
 
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     net = create_model('mobilenetv3', checkpoint=args.checkpoint)
-    model = prepare_for_inference(net.eval(), device, dtype)
+    model = Placement(device, dtype).prepare(net)
     with tempfile.TemporaryDirectory() as tmp:
         clip = args.input or os.path.join(tmp, 'clip.mp4')
         if not args.input:

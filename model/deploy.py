@@ -12,14 +12,16 @@ speed, with the same forward signature and the same outputs (see tests/test_depl
   ResNet-50 blocks) take bfloat16 inputs and weights, accumulating in float32; everything else,
   including the recurrent states, stays float32. Outputs then differ from float32 by at most
   `BFLOAT16_TOLERANCE` (1e-2, 2.5 levels of an 8-bit video), checked over chained frames by
-  tests/test_deploy.py. `bfloat16_convolutions=False` turns it off.
+  tests/test_deploy.py.
 - On CUDA the whole frame is then replayed as one CUDA graph (`CUDAGraphRunner`), which removes
   the per-kernel launch cost that dominates a small network at batch 1.
+
+Which of these a device gets is decided in one place, `streaming.device.Placement`.
 
 No compilation: the prepared model is ready in well under a second, so short clips gain too.
 """
 import copy
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -148,16 +150,17 @@ class CUDAGraphRunner(nn.Module):
         return graph, static_src, static_states, static_outputs
 
 
-def prepare_for_inference(model: nn.Module, device: torch.device, dtype: torch.dtype,
-                          bfloat16_convolutions: Optional[bool] = None) -> nn.Module:
+def prepare_for_inference(model: nn.Module, device: Union[str, torch.device], dtype: torch.dtype,
+                          bfloat16_convolutions: bool = False, cuda_graphs: bool = False) -> nn.Module:
     """Return a module with MattingNetwork's forward signature, ready to run on `device` in `dtype`.
 
     For a `MattingNetwork` this is an optimised copy (the argument is left untouched): batch norm
-    folded, convolutions in `channels_last`, bfloat16 dense 3x3 convolutions where the CPU has native
-    bfloat16 (`bfloat16_convolutions`: None decides so, True/False forces), and on CUDA wrapped in
-    `CUDAGraphRunner`. Any other module (e.g. a TorchScript file) is only moved to `device` and
-    `dtype` and put in eval mode. A model this function already prepared is returned as it is
-    (convert_video may be handed one), and refused for another device or dtype.
+    folded, convolutions in `channels_last`, with `bfloat16_convolutions` the dense 3x3 convolutions
+    in bfloat16 (for float32 models, on CPUs with native bfloat16), with `cuda_graphs` wrapped in
+    `CUDAGraphRunner`. Which of these a device gets is decided by `streaming.device.Placement`.
+    Any other module (e.g. a TorchScript file) is only moved to `device` and `dtype` and put in
+    eval mode. A model this function already prepared is returned as it is (convert_video may be
+    handed one), and refused for another device or dtype.
     """
     if not isinstance(model, MattingNetwork):
         return model.eval().to(device=device, dtype=dtype)
@@ -168,9 +171,7 @@ def prepare_for_inference(model: nn.Module, device: torch.device, dtype: torch.d
             raise ValueError(f'this model was prepared for {prepared_for[0]} {prepared_for[1]}; '
                              f'prepare the original MattingNetwork for {device} {dtype} instead')
         return model
-    if bfloat16_convolutions is None:
-        bfloat16_convolutions = device.type == 'cpu' and dtype == torch.float32 and cpu_has_native_bfloat16()
-    elif bfloat16_convolutions and dtype != torch.float32:
+    if bfloat16_convolutions and dtype != torch.float32:
         raise ValueError(f'bfloat16 convolutions are for float32 models, not {dtype}')
     model = fold_batch_norms(copy.deepcopy(model).eval())
     model.to(device=device, dtype=dtype)
@@ -180,6 +181,4 @@ def prepare_for_inference(model: nn.Module, device: torch.device, dtype: torch.d
     model.backbone = MemoryFormat(model.backbone, torch.channels_last)
     model.decoder = MemoryFormat(model.decoder, torch.channels_last)
     model.prepared_for = (device, dtype)
-    if device.type == 'cuda':
-        return CUDAGraphRunner(model)
-    return model
+    return CUDAGraphRunner(model) if cuda_graphs else model

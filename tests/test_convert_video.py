@@ -20,6 +20,7 @@ from inference import auto_downsample_ratio, convert_video, main
 from inference_utils import GREEN, ConversionError, VideoWriter
 from media import decode_rgb, decode_rgba, frame_color, make_video, probe
 from model import MattingNetwork
+from streaming.device import Placement
 
 NTSC = Fraction(30000, 1001)
 FGR = (0.8, 0.2, 0.4)
@@ -284,8 +285,8 @@ def test_cli_published_weights_and_defaults(tmp_path, monkeypatch, capsys, publi
     """No --checkpoint: the published weights come through torch.hub's cache (here from a file:// URL)."""
     make_video(tmp_path / 'in.mp4', size=(64, 48), frames=2)
     prepared = []
-    monkeypatch.setattr(inference, 'prepare_for_inference',
-                        lambda model, device, dtype: prepared.append((device, dtype)) or model.to(device, dtype).eval())
+    monkeypatch.setattr(Placement, 'prepare',
+                        lambda self, model: prepared.append((self.device, self.dtype)) or model.to(self.device, self.dtype).eval())
     main(['--input-source', str(tmp_path / 'in.mp4'), '--output-alpha', str(tmp_path / 'pha'), '--disable-progress'])
     assert (tmp_path / 'torch_home' / 'hub' / 'checkpoints' / 'rvm_mobilenetv3.pth').is_file()
     assert prepared == [(torch.device('cpu'), torch.float32)]

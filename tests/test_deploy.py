@@ -94,7 +94,7 @@ def test_bfloat16_convolutions_stay_within_tolerance(variant, refiner):
 def test_cuda_graph_runner_matches_plain_model():
     cuda = torch.device('cuda')
     model = filled('mobilenetv3', 'deep_guided_filter')
-    fast = prepare_for_inference(model, cuda, torch.float16)
+    fast = prepare_for_inference(model, cuda, torch.float16, cuda_graphs=True)
     plain = model.to(device=cuda, dtype=torch.float16)
     src = clip(1, 3, 3, 144, 256).to(device=cuda, dtype=torch.float16)
     for ratio in (0.5, 0.25):  # a graph per ratio

@@ -1,0 +1,68 @@
+"""Every device decision of inference, in one place: where the network runs, in what precision,
+and what follows from it (CUDA graphs, bfloat16 convolutions, pinned staging, the CPU taking turns).
+
+`Placement.choose(model, device, dtype)` resolves the user's choice once; the rest of the streaming
+core and every entry point (conversion, live, speed tests) ask the Placement, never `device.type`.
+"""
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import torch
+from torch import Tensor, nn
+
+from model import MattingNetwork
+from model.deploy import cpu_has_native_bfloat16, prepare_for_inference
+
+from .formats import ConversionError
+
+
+def default_device() -> torch.device:
+    """CUDA when PyTorch sees a GPU, else the CPU."""
+    return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and in what precision the network runs, and what that decides."""
+    device: torch.device
+    dtype: torch.dtype
+
+    @classmethod
+    def choose(cls, model: nn.Module, device: Optional[Union[str, torch.device]] = None,
+               dtype: Optional[torch.dtype] = None) -> 'Placement':
+        """`device` or the model's (a fresh MattingNetwork lives on the CPU: then `default_device()`
+        when device is None and the model has not been moved), `dtype` or the model's parameters'."""
+        param = next(model.parameters(), None)
+        if param is None and (device is None or dtype is None):
+            raise ConversionError('give device and dtype for a model without parameters (e.g. a frozen TorchScript module)')
+        return cls(torch.device(device) if device is not None else param.device, dtype or param.dtype)
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == 'cuda'
+
+    @property
+    def take_turns(self) -> bool:
+        """Whether the reader and writer threads wait while the network runs (see `threads.Turns`):
+        a CPU network keeps every core busy, a GPU one leaves the CPU to them."""
+        return self.device.type == 'cpu'
+
+    @property
+    def bfloat16_convolutions(self) -> bool:
+        """Dense 3x3 convolutions in bfloat16 (float32 accumulation): on CPUs with native bfloat16."""
+        return self.device.type == 'cpu' and self.dtype == torch.float32 and cpu_has_native_bfloat16()
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """The model ready to run here: a MattingNetwork through `model.deploy.prepare_for_inference`
+        (CUDA graphs on CUDA), any other module (TorchScript) moved and put in eval mode."""
+        if not isinstance(model, MattingNetwork):
+            return model.eval().to(device=self.device, dtype=self.dtype)
+        return prepare_for_inference(model, self.device, self.dtype, self.bfloat16_convolutions, cuda_graphs=self.cuda)
+
+    def stage(self, images: Tensor) -> Tensor:
+        """uint8 frames on the host as they should travel to the network: pinned for a GPU, else as they are."""
+        return images.pin_memory() if self.cuda else images
+
+    def network_input(self, images: Tensor) -> Tensor:
+        """`[T, H, W, 3]` uint8 -> `[T, 3, H, W]` in 0..1 on the device (the uint8 crosses: 4x less to copy)."""
+        return images.to(self.device, non_blocking=True).permute(0, 3, 1, 2).to(self.dtype).div_(255)
