@@ -1,5 +1,6 @@
 """Small media files for the conversion tests, made with PyAV (nothing is downloaded)."""
 import struct
+from pathlib import Path
 from fractions import Fraction
 from typing import List, Optional, Sequence, Tuple
 
@@ -97,3 +98,8 @@ def decode_rgb(path) -> List[np.ndarray]:
     """Every frame as `[H, W, 3]` uint8 RGB."""
     with av.open(str(path)) as container:
         return [frame.to_ndarray(format='rgb24') for frame in container.decode(video=0)]
+
+
+def visible(directory) -> List[str]:
+    """The names in `directory` that a file browser shows (not the writers' hidden manifest)."""
+    return sorted(p.name for p in Path(directory).iterdir() if not p.name.startswith('.'))

@@ -17,8 +17,10 @@ import inference
 import model.checkpoint as checkpoint
 from fill_weights import fill_state_dict
 from inference import auto_downsample_ratio, convert_video, main
-from inference_utils import GREEN, ConversionError, VideoWriter
-from media import decode_rgb, decode_rgba, frame_color, make_video, probe
+from inference_utils import VideoWriter
+from streaming import ConversionError
+from streaming.background import GREEN
+from media import decode_rgb, decode_rgba, frame_color, make_video, probe, visible
 from model import MattingNetwork
 from streaming.device import Placement
 
@@ -80,7 +82,7 @@ def mbv3_checkpoint(tmp_path_factory, mbv3_weights):
 
 
 def test_cpu_network_runs_alone(tmp_path, clip, monkeypatch):
-    """On the CPU, no output is being written while the network runs (inference_utils.Turns)."""
+    """On the CPU, no output is being written while the network runs (streaming.threads.Turns)."""
     writing = []
     write_packed = VideoWriter.write_packed
 
@@ -115,7 +117,7 @@ def test_png_sequence_composition_math(tmp_path, clip):
     assert count == 7
     assert torch.get_num_threads() == threads  # the reader and writer threads' setting is their own
     for name in ('com', 'pha', 'fgr'):
-        assert sorted(p.name for p in (tmp_path / name).iterdir()) == [f'{i:04d}.png' for i in range(7)]
+        assert visible(tmp_path / name) == [f'{i:04d}.png' for i in range(7)]
     com = np.asarray(Image.open(tmp_path / 'com' / '0003.png'))
     assert com.shape == (49, 65, 3)
     assert np.abs(quarter_means(com) - expected_composition(GREEN).numpy()).max() <= 1  # float rounding at .5
@@ -236,7 +238,7 @@ def test_refuses_to_overwrite_input_and_unwritable_outputs(tmp_path, clip):
     with pytest.raises(ConversionError, match='same path as the input'):
         convert_video(StubMatting(), str(clip), output_composition=str(clip), progress=False)
     assert clip.read_bytes() == before
-    with pytest.raises(ConversionError, match='same path as output alpha'):
+    with pytest.raises(ConversionError, match='same path as output_alpha'):
         convert_video(StubMatting(), str(clip), output_alpha=tmp_path / 'a.mp4', output_foreground=tmp_path / 'a.mp4')
     (tmp_path / 'file').write_text('a file, not a folder')
     stub = StubMatting()
@@ -290,7 +292,7 @@ def test_cli_published_weights_and_defaults(tmp_path, monkeypatch, capsys, publi
     main(['--input-source', str(tmp_path / 'in.mp4'), '--output-alpha', str(tmp_path / 'pha'), '--disable-progress'])
     assert (tmp_path / 'torch_home' / 'hub' / 'checkpoints' / 'rvm_mobilenetv3.pth').is_file()
     assert prepared == [(torch.device('cpu'), torch.float32)]
-    assert sorted(p.name for p in (tmp_path / 'pha').iterdir()) == ['0000.png', '0001.png']  # type from the path
+    assert visible(tmp_path / 'pha') == ['0000.png', '0001.png']  # type from the path
     assert 'wrote 2 frames' in capsys.readouterr().err
 
 
@@ -316,7 +318,7 @@ def test_cli_interrupt_and_warnings(tmp_path, monkeypatch, capsys, clip, mbv3_ch
     def interrupted(*args, **kwargs):
         warnings.warn('input.mp4: could not decode frame 3 (Invalid data); skipped', RuntimeWarning)
         raise KeyboardInterrupt
-    monkeypatch.setattr(inference, 'convert_video', interrupted)
+    monkeypatch.setattr(inference, 'convert', interrupted)
     with pytest.raises(SystemExit) as exit_:
         main(['--input-source', str(clip), '--output-alpha', str(tmp_path / 'pha.mp4'), '--checkpoint', str(mbv3_checkpoint)])
     assert exit_.value.code == 130

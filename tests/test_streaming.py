@@ -1,4 +1,4 @@
-"""Readers, writers, backgrounds and the threading helpers of inference_utils, on clips made here."""
+"""Readers, writers, backgrounds and the threading helpers of the streaming core, on clips made here."""
 import threading
 import time
 from fractions import Fraction
@@ -11,10 +11,14 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.transforms.functional import to_tensor
 
-from inference_utils import (Background, ConversionError, ImageSequenceReader, ImageSequenceWriter, ThreadedWriter,
-                             Turns, VideoReader, VideoWriter, image_to_rgb, natural_key, parse_color, prefetch, to_fraction,
-                             to_images, to_yuv420)
-from media import decode_rgb, decode_rgba, frame_color, make_video, probe, set_mp4_rotation
+from inference_utils import ImageSequenceReader, ImageSequenceWriter, VideoReader, VideoWriter
+from streaming.background import Background, parse_color
+from streaming.color import to_images, to_yuv420
+from streaming.formats import ConversionError, natural_key
+from streaming.images import image_to_rgb
+from streaming.threads import ThreadedWriter, Turns, prefetch
+from streaming.writers import to_fraction
+from media import decode_rgb, decode_rgba, frame_color, make_video, probe, visible, set_mp4_rotation
 
 NTSC = Fraction(30000, 1001)
 
@@ -89,9 +93,13 @@ def test_reader_rejects_bad_input(tmp_path):
     text.write_text('not a video at all\n' * 50)
     with pytest.raises(ConversionError, match='notes.mp4 is not a video'):
         VideoReader(text)
-    writer = VideoWriter(tmp_path / 'whole.mp4', 30)  # the index (moov) is written last
-    writer.write(torch.rand(10, 3, 48, 64))
-    writer.close()
+    with av.open(str(tmp_path / 'whole.mp4'), 'w') as container:  # a plain MP4: the index (moov) is written last
+        stream = container.add_stream('mpeg4', rate=30)
+        stream.width, stream.height = 64, 48
+        for i in range(10):
+            noise = np.random.default_rng(i).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(noise, 'rgb24')))
+        container.mux(stream.encode())
     whole = (tmp_path / 'whole.mp4').read_bytes()
     (tmp_path / 'cut.mp4').write_bytes(whole[:len(whole) // 2])
     with pytest.raises(ConversionError, match=r'cut.mp4 is an MP4 without its index \(moov box\)'):
@@ -279,7 +287,7 @@ def test_image_sequence_writer(tmp_path):
     writer.write(torch.rand(2, 4, 6, 8))
     writer.write(torch.rand(1, 1, 6, 8))
     writer.close()
-    names = sorted(p.name for p in (tmp_path / 'seq').iterdir())
+    names = visible(tmp_path / 'seq')
     assert names == ['0000.png', '0001.png', '0002.png']
     assert [Image.open(tmp_path / 'seq' / n).mode for n in names] == ['RGBA', 'RGBA', 'L']
     # a shorter run into the same directory: its frames replace the first ones, the rest are removed
@@ -287,8 +295,15 @@ def test_image_sequence_writer(tmp_path):
     writer = ImageSequenceWriter(tmp_path / 'seq', 'png')
     writer.write(torch.zeros(1, 3, 6, 8))
     writer.close()
-    assert sorted(p.name for p in (tmp_path / 'seq').iterdir()) == ['0000.png', 'notes.txt']
+    assert visible(tmp_path / 'seq') == ['0000.png', 'notes.txt']
     assert Image.open(tmp_path / 'seq' / '0000.png').mode == 'RGB'
+    # the user's own numbered images: refused before anything is written, and left as they were
+    (tmp_path / 'own').mkdir()
+    Image.new('L', (8, 6), 7).save(tmp_path / 'own' / '0001.png')
+    mine = (tmp_path / 'own' / '0001.png').read_bytes()
+    with pytest.raises(ConversionError, match=r'already holds 0001.png .*did not write'):
+        ImageSequenceWriter(tmp_path / 'own', 'png')
+    assert visible(tmp_path / 'own') == ['0001.png'] and (tmp_path / 'own' / '0001.png').read_bytes() == mine
     with pytest.raises(ConversionError, match='JPEG has no alpha'):
         ImageSequenceWriter(tmp_path / 'jpg').write(torch.rand(1, 4, 6, 8))
 

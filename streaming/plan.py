@@ -1,0 +1,132 @@
+"""A conversion's options, resolved and checked once, before any frame: `ConversionPlan.resolve`.
+
+The command line and `convert_video` both build their plan here; a bad number, name or path
+fails at once with a one-line ConversionError that names the option (the flag, for the CLI)
+and what was expected. Resolving opens the input (the reader's checks are the input's checks)
+and creates the output folders; it writes no file.
+"""
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+from .background import GREEN, check_background
+from .formats import (TRANSPARENT_VIDEO_EXTENSIONS, VIDEO_EXTENSIONS, ConversionError, check_writable,
+                      video_codec)
+from .matter import check_downsample_ratio
+from .readers import open_reader
+from .threads import ThreadedWriter, Turns
+from .writers import ImageSequenceWriter, VideoWriter, Writer, check_sequence_directory
+
+OUTPUT_TYPES = ('video', 'png_sequence')
+WRITE_AHEAD_CHUNKS = 2
+
+
+def output_type_of(outputs: Dict[str, str], output_type: Optional[str], name) -> str:
+    """'video' for video extensions, 'png_sequence' for paths without one (directories), or the
+    given type; an unknown extension is an error whatever the type would be."""
+    if output_type is not None:
+        if output_type not in OUTPUT_TYPES:
+            raise ConversionError(f'{name("output_type")} {output_type!r} is not one of {", ".join(OUTPUT_TYPES)}')
+        if output_type == 'png_sequence':
+            return output_type
+    kinds = set()
+    for kind, path in outputs.items():
+        ext = os.path.splitext(path)[1].lower()
+        if ext and ext not in VIDEO_EXTENSIONS:
+            raise ConversionError(f'{name("output_" + kind)} {path}: no writer knows the extension {ext!r} (videos: '
+                                  f'{", ".join(VIDEO_EXTENSIONS)}; an image sequence is a directory without an '
+                                  f'extension, or give {name("output_type")} png_sequence)')
+        kinds.add('video' if ext else 'png_sequence')
+    if output_type is not None or len(kinds) == 1:
+        return output_type or kinds.pop()
+    raise ConversionError(f'outputs {", ".join(outputs.values())} mix video files and image-sequence directories; '
+                          f'use one kind (or give {name("output_type")})')
+
+
+@dataclass
+class ConversionPlan:
+    """What to convert and how, every option resolved (see `resolve`)."""
+    source: Any                          # the opened reader (VideoReader or ImageSequenceReader)
+    outputs: Dict[str, str]              # kind ('composition', 'alpha', 'foreground') -> path
+    output_type: str                     # 'video' or 'png_sequence'
+    transparent: bool                    # the composition is RGBA
+    background: Any                      # the composition's background spec, None when transparent or unused
+    input_resize: Optional[Tuple[int, int]]
+    downsample_ratio: Optional[float]    # None: chosen from the first frame
+    seq_chunk: int
+    num_workers: int
+    bit_rate: int
+
+    @property
+    def size(self) -> Tuple[int, int]:
+        """The frames' size `(W, H)` as the network sees them."""
+        return self.input_resize or (self.source.width, self.source.height)
+
+    @classmethod
+    def resolve(cls, input_source: Any, output_composition: Optional[str] = None, output_alpha: Optional[str] = None,
+                output_foreground: Optional[str] = None, output_type: Optional[str] = None,
+                transparent: Optional[bool] = None, background: Any = None,
+                input_resize: Optional[Tuple[int, int]] = None, downsample_ratio: Optional[float] = None,
+                seq_chunk: int = 1, num_workers: int = 0, output_video_mbps: Optional[float] = None,
+                cli: bool = False) -> 'ConversionPlan':
+        """Check every option and resolve the defaults. `cli` names options by their flags in errors.
+
+        Defaults: the output type from the paths; a transparent composition when its format holds
+        alpha (png_sequence, .mov, .webm) and no background is given; else a green background.
+        """
+        def name(option: str) -> str:
+            return '--' + option.replace('_', '-') if cli else option
+
+        check_downsample_ratio(downsample_ratio, name('downsample_ratio'))
+        if seq_chunk < 1:
+            raise ConversionError(f'{name("seq_chunk")} must be 1 or more, got {seq_chunk}')
+        if num_workers < 0:
+            raise ConversionError(f'{name("num_workers")} must be 0 or more, got {num_workers}')
+        if input_resize is not None and (len(input_resize) != 2 or min(input_resize) < 1):
+            raise ConversionError(f'{name("input_resize")} must be a width and a height of 1 or more, '
+                                  f'got {" ".join(map(str, input_resize))}')
+        if output_video_mbps is not None and not output_video_mbps > 0:
+            raise ConversionError(f'{name("output_video_mbps")} must be above 0, got {output_video_mbps:g}')
+        paths = {'composition': output_composition, 'alpha': output_alpha, 'foreground': output_foreground}
+        outputs = {kind: os.fspath(path) for kind, path in paths.items() if path is not None}
+        if not outputs:
+            raise ConversionError(f'no output: give at least one of {name("output_composition")}, '
+                                  f'{name("output_alpha")}, {name("output_foreground")}')
+        output_type = output_type_of(outputs, output_type, name)
+        composition = outputs.get('composition')
+        if composition is None:
+            transparent, background = False, None
+        elif transparent is None:
+            transparent = background is None and (output_type == 'png_sequence' or os.path.splitext(
+                composition)[1].lower() in TRANSPARENT_VIDEO_EXTENSIONS)
+        elif transparent and background is not None:
+            raise ConversionError(f'a transparent composition has no background: give {name("transparent")} or '
+                                  f'{name("background")}, not both')
+        if composition is not None and not transparent:
+            background = GREEN if background is None else background
+            check_background(background)
+        source = open_reader(os.fspath(input_source))
+        seen = {os.path.realpath(source.path): 'the input'}
+        for kind, path in outputs.items():
+            real = os.path.realpath(path)
+            if real in seen:
+                raise ConversionError(f'{name("output_" + kind)} {path} is the same path as {seen[real]}; '
+                                      f'refusing to overwrite it')
+            seen[real] = name('output_' + kind)
+            if output_type == 'video':
+                video_codec(path, transparent and kind == 'composition')
+            else:
+                check_sequence_directory(path, 'png')
+            check_writable(path, directory=output_type == 'png_sequence')
+        return cls(source, outputs, output_type, transparent, background, input_resize and tuple(input_resize),
+                   downsample_ratio, seq_chunk, num_workers, int((output_video_mbps or 1) * 1_000_000))
+
+    def writer(self, kind: str, turns: Turns) -> ThreadedWriter:
+        """The writer of output `kind`, on its own thread."""
+        path = self.outputs[kind]
+        if self.output_type == 'png_sequence':
+            writer: Writer = ImageSequenceWriter(path, 'png')
+        else:
+            writer = VideoWriter(path, self.source.frame_rate, self.bit_rate, self.transparent and kind == 'composition',
+                                 self.source.time_base, self.source.path if self.source.has_audio else None)
+        return ThreadedWriter(writer, WRITE_AHEAD_CHUNKS, turns)

@@ -1,0 +1,327 @@
+"""Readers: a video file or a folder of images as a stream of RGB frames, and as a Dataset.
+
+Readers decode one frame at a time, so memory stays flat however long the video: nothing indexes
+the whole input, nothing accumulates frames.
+
+- `VideoReader`, `ImageSequenceReader`: Datasets of RGB frames (the original RVM API), plus
+  `frames()`, the fast path the converter uses: `Frame(image [H, W, 3] uint8, pts)` in order.
+- `open_reader(path)`: the right one for a file or a directory.
+
+Damaged input is read as far as it decodes: data that fails is skipped and counted, a file that
+ends early ends the frames, each with one warning naming the frame; a video whose frames change
+size midway is scaled to the first frame's size.
+"""
+import os
+import warnings
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from fractions import Fraction
+from typing import Any, Callable, Deque, Iterator, List, NamedTuple, Optional, Tuple, Union
+
+import av
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset
+
+from .color import source_colors
+from .formats import ConversionError, list_images
+from .images import Size, image_to_rgb
+
+SEQUENCE_FRAME_RATE = Fraction(30)
+
+
+class Frame(NamedTuple):
+    """One decoded frame: `image` `[H, W, 3]` uint8 RGB, shown at `pts` (in the reader's `time_base`)."""
+    image: np.ndarray
+    pts: int
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _lacks_mp4_index(path: str) -> bool:
+    """Whether `path` is an MP4/MOV (it starts with an `ftyp` box) whose top-level boxes have no `moov`,
+    the index that locates its frames: a file cut off before its writer finished it."""
+    with open(path, 'rb') as file:
+        end = os.fstat(file.fileno()).st_size
+        position, kinds = 0, []
+        while position + 8 <= end:
+            file.seek(position)
+            header = file.read(16)
+            size, kind = int.from_bytes(header[:4], 'big'), header[4:8]
+            if size == 1 and len(header) == 16:  # a 64-bit size follows the type
+                size = int.from_bytes(header[8:16], 'big')
+            kinds.append(kind)
+            if size < 8:  # 0: the box runs to the end of the file
+                break
+            position += size
+    return bool(kinds) and kinds[0] == b'ftyp' and b'moov' not in kinds
+
+
+def _open_input(path: str) -> av.container.InputContainer:
+    if not os.path.exists(path):
+        raise ConversionError(f'input {path} does not exist')
+    try:
+        return av.open(path)
+    except av.error.FFmpegError as e:
+        if os.path.isfile(path) and _lacks_mp4_index(path):
+            raise ConversionError(f'{path} is an MP4 without its index (moov box): it was cut off before its writer '
+                                  f'finished it, so its frames cannot be located; use a complete copy') from e
+        raise ConversionError(f'{path} is not a video FFmpeg can read ({e.strerror})') from e
+
+
+_FORKED_DECODERS: List[Any] = []  # see VideoReader.__getitem__
+
+
+def _stream_end(stream: av.VideoStream) -> Optional[float]:
+    """When the last frame of `stream` ends, in seconds, as the container says (None if it does not)."""
+    if stream.duration:
+        return float(((stream.start_time or 0) + stream.duration) * stream.time_base)
+    tag = stream.metadata.get('DURATION')  # Matroska keeps it per track
+    if tag:
+        hours, minutes, seconds = tag.split(':')
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return None
+
+
+class _Reader(Dataset):
+    """What both readers share: the Dataset view of `frames()` with the original RVM transform."""
+    transform: Optional[Callable]
+
+    def frames(self, size: Optional[Size] = None, num_workers: int = 0) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def _item(self, image: np.ndarray) -> Any:
+        image = Image.fromarray(image)
+        return self.transform(image) if self.transform is not None else image
+
+    def __iter__(self) -> Iterator[Any]:
+        for frame in self.frames():
+            yield self._item(frame.image)
+
+
+class VideoReader(_Reader):
+    """A video file as a Dataset of RGB frames, decoded as a stream.
+
+    Iterating, or reading indices in increasing order (what a DataLoader does without shuffling),
+    decodes each frame once; going back restarts decoding from the start. Nothing is indexed up
+    front, so memory does not grow with the video's length.
+
+    Args:
+        path: a video file FFmpeg can read.
+        transform: applied to each PIL image that `__getitem__` and `__iter__` return (e.g. ToTensor).
+
+    Attributes:
+        frame_rate: the average frame rate, an exact Fraction (30000/1001 for NTSC).
+        time_base: the unit of `Frame.pts`.
+        width, height: the frame size, as shown: upright for phone videos with rotation metadata.
+        rotation: the counterclockwise rotation (degrees) that shows the decoded frames upright;
+            frames are returned rotated by it, as players show them.
+        has_audio: whether the file has an audio stream (copied into video outputs).
+    """
+
+    def __init__(self, path: Union[str, os.PathLike], transform: Optional[Callable] = None):
+        self.path = os.fspath(path)
+        self.transform = transform
+        with _open_input(self.path) as container:
+            if not container.streams.video:
+                raise ConversionError(f'{self.path} has no video stream')
+            stream = container.streams.video[0]
+            self.frame_rate = stream.average_rate or stream.guessed_rate or SEQUENCE_FRAME_RATE
+            self.time_base = stream.time_base
+            self.width, self.height = stream.codec_context.width, stream.codec_context.height
+            self.has_audio = bool(container.streams.audio)
+            self._listed = stream.frames
+            self._end = _stream_end(stream)
+            self._length = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+        self.rotation = self._first_frame_rotation()
+        self._turns = round(self.rotation / 90) % 4  # quarter turns counterclockwise
+        if self._turns % 2:
+            self.width, self.height = self.height, self.width
+        self._cursor: Optional[List[Any]] = None  # [pid, frame iterator, index of its next frame]
+
+    def _first_frame_rotation(self) -> int:
+        with _open_input(self.path) as container:
+            try:
+                frame = next(container.decode(video=0), None)
+            except av.error.FFmpegError:
+                return 0
+        return frame.rotation if frame is not None else 0
+
+    def __len__(self) -> int:
+        """The number of frames the file holds (its header's count, else its packet count)."""
+        return self._length
+
+    def __getitem__(self, idx: int) -> Any:
+        if not 0 <= idx < len(self):
+            raise IndexError(f'frame {idx} is out of range for {self.path} ({len(self)} frames)')
+        if self._cursor is not None and self._cursor[0] != os.getpid():
+            # A DataLoader worker forked from a process that was decoding: the decoder's threads
+            # did not come along, so closing it here would wait for them forever. Keep it, untouched.
+            _FORKED_DECODERS.append(self._cursor)
+            self._cursor = None
+        if self._cursor is None or idx < self._cursor[2]:
+            self._cursor = [os.getpid(), self.frames(), 0]  # a step back: restart
+        frames = self._cursor[1]
+        for _ in range(idx - self._cursor[2]):
+            next(frames, None)
+        frame = next(frames, None)
+        if frame is None:
+            raise IndexError(f'{self.path}: frame {idx} could not be decoded')
+        self._cursor[2] = idx + 1
+        return self._item(frame.image)
+
+    def frames(self, size: Optional[Size] = None, num_workers: int = 0) -> Iterator[Frame]:
+        """Decode every frame in order as `Frame(image [H, W, 3] uint8 RGB, pts)`.
+
+        Args:
+            size: `(W, H)` to resize to while converting to RGB, or None for the frame size.
+            num_workers: decoder threads; 0 lets FFmpeg choose.
+
+        Data that fails to decode is skipped and counted, with one warning naming the first frame;
+        a file that ends early (truncated) ends the frames with a warning. Frames whose size differs
+        from the first frame's are scaled to it (one warning). pts always increase.
+        """
+        width, height = size if size is not None else (None, None)
+        if self._turns % 2:
+            width, height = height, width  # decoded frames are on their side: resize them as decoded
+        step = max(1, round(1 / (self.frame_rate * self.time_base)))
+        last_pts = None
+        count = 0
+        damaged: List[int] = []
+        resized: List[int] = []
+        skipped: List[int] = []  # packets that failed to decode, by frame index
+        with _open_input(self.path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = 'AUTO'
+            stream.codec_context.thread_count = num_workers
+            for frame in self._decode(container, stream, skipped):
+                pts = frame.pts if frame.pts is not None else (-step if last_pts is None else last_pts) + step
+                if last_pts is not None and pts <= last_pts:
+                    pts = last_pts + 1
+                last_pts = pts
+                if frame.is_corrupt:
+                    damaged.append(count)
+                if width is None:  # the first frame's size is every frame's
+                    width, height = frame.width, frame.height
+                elif size is None and (frame.width, frame.height) != (width, height):
+                    resized.append(count)
+                count += 1
+                image = frame.to_ndarray(format='rgb24', width=width, height=height, **source_colors(frame))
+                yield Frame(np.ascontiguousarray(np.rot90(image, self._turns)) if self._turns else image, pts)
+        if skipped:
+            _warn(f'{self.path}: {len(skipped)} damaged packets could not be decoded and were skipped, '
+                  f'the first at frame {skipped[0]}')
+        if damaged:
+            _warn(f'{self.path}: {len(damaged)} frames decoded with errors (concealed), the first is frame {damaged[0]}')
+        if resized:
+            _warn(f'{self.path}: {len(resized)} frames, from frame {resized[0]}, differ in size from the first frame '
+                  f'and were scaled to its {width}x{height}')
+        shown_until = (last_pts if last_pts is not None else -step) * self.time_base + 1 / self.frame_rate
+        if self._listed and count < self._listed:
+            _warn(f'{self.path}: decoded {count} of the {self._listed} frames its header lists '
+                  f'(truncated or corrupt after frame {count - 1})')
+        elif self._end is not None and self._end - shown_until > 1 / self.frame_rate:
+            _warn(f'{self.path}: frames stop at {float(shown_until):.3f} s (after frame {count - 1}) but the video '
+                  f'lasts {self._end:.3f} s (truncated or corrupt)')
+
+    def _decode(self, container: av.container.InputContainer, stream: av.VideoStream,
+                skipped: List[int]) -> Iterator[av.VideoFrame]:
+        """Decode `stream`, skipping data that fails (its frame indices, in decode order, go to
+        `skipped`); unreadable data ends it with a warning, keeping the frames before."""
+        index = 0
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as e:
+                _warn(f'{self.path}: unreadable data after frame {index - 1} ({e.strerror}); keeping the frames before it')
+                yield from stream.decode(None)
+                return
+            try:
+                yield from packet.decode()
+            except av.error.FFmpegError:
+                skipped.append(index)
+            index += packet.size > 0
+
+
+class ImageSequenceReader(_Reader):
+    """A directory of images as a Dataset of RGB frames, in natural order (frame2 before frame10).
+
+    Only files with an image extension count (hidden files and others are ignored). Gray, RGBA,
+    16-bit and palette images are converted to RGB. All images must have one size, unless they
+    are resized (`frames(size=...)`).
+
+    Args:
+        path: the directory.
+        transform: applied to each PIL image that `__getitem__` and `__iter__` return.
+    """
+    frame_rate = SEQUENCE_FRAME_RATE
+    time_base = 1 / SEQUENCE_FRAME_RATE
+    has_audio = False
+
+    def __init__(self, path: Union[str, os.PathLike], transform: Optional[Callable] = None):
+        self.path = os.fspath(path)
+        self.transform = transform
+        if not os.path.isdir(self.path):
+            raise ConversionError(f'input {self.path} does not exist' if not os.path.exists(self.path)
+                                  else f'{self.path} is not a directory')
+        images = list_images(self.path)
+        if not images:
+            others = sum(1 for name in os.listdir(self.path) if not name.startswith('.'))
+            raise ConversionError(f'{self.path} has no image files ({others} other entries)')
+        self.files = [os.path.join(self.path, name) for name in images]
+        with self._open(0) as image:
+            self.width, self.height = image.size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, idx: int) -> Any:
+        return self._item(self.load(idx))
+
+    def _open(self, idx: int) -> Image.Image:
+        try:
+            return Image.open(self.files[idx])
+        except OSError as e:
+            raise ConversionError(f'{self.files[idx]} is not a readable image ({e})') from e
+
+    def load(self, idx: int, size: Optional[Size] = None) -> np.ndarray:
+        """Image `idx` as `[H, W, 3]` uint8 RGB, resized to `size` `(W, H)` if given."""
+        with self._open(idx) as image:
+            if size is None and image.size != (self.width, self.height):
+                raise ConversionError(f'{self.files[idx]} is {image.size[0]}x{image.size[1]} but {self.files[0]} is '
+                                      f'{self.width}x{self.height}: the images of a sequence must have one size '
+                                      f'(or resize them with input_resize)')
+            rgb = image_to_rgb(image)
+        if size is not None and (rgb.shape[1], rgb.shape[0]) != tuple(size):
+            rgb = np.asarray(Image.fromarray(rgb).resize(tuple(size), Image.Resampling.BILINEAR))
+        return rgb
+
+    def frames(self, size: Optional[Size] = None, num_workers: int = 0) -> Iterator[Frame]:
+        """Load every image in order as `Frame(image [H, W, 3] uint8 RGB, pts=index)`.
+
+        `num_workers` > 0 decodes that many images ahead on a thread pool.
+        """
+        if num_workers == 0:
+            for idx in range(len(self)):
+                yield Frame(self.load(idx, size), idx)
+            return
+        with ThreadPoolExecutor(num_workers, thread_name_prefix='rvm-image') as pool:
+            pending: Deque[Tuple[int, Future]] = deque()
+            for idx in range(len(self)):
+                pending.append((idx, pool.submit(self.load, idx, size)))
+                if len(pending) > 2 * num_workers:
+                    done, future = pending.popleft()
+                    yield Frame(future.result(), done)
+            for done, future in pending:
+                yield Frame(future.result(), done)
+
+
+def open_reader(path: Union[str, os.PathLike], transform: Optional[Callable] = None) -> _Reader:
+    """A VideoReader for a file, an ImageSequenceReader for a directory."""
+    path = os.fspath(path)
+    return ImageSequenceReader(path, transform) if os.path.isdir(path) else VideoReader(path, transform)

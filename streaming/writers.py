@@ -1,0 +1,249 @@
+"""Writers: frames to a video file or a folder of numbered images, encoded as they come.
+
+`write(frames [T, C, H, W] in 0..1)` is the original API; it is `write_packed(pack(frames))`:
+`pack` converts to the writer's uint8 layout where the frames are (the GPU on CUDA),
+`write_packed` encodes on the CPU; the converter runs them on different threads.
+"""
+import os
+import re
+from fractions import Fraction
+from typing import List, Optional, Sequence, Set, Union
+
+import av
+import numpy as np
+import torch.nn.functional as F
+from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
+from PIL import Image
+from torch import Tensor
+
+from .audio import AudioTrack
+from .color import to_images, to_yuv420
+from .formats import ConversionError, container_options, video_codec
+from .images import Size
+
+
+def to_fraction(rate: Union[int, float, Fraction]) -> Fraction:
+    """A frame rate as an exact Fraction; floats close to an NTSC rate (n * 1000/1001) become it."""
+    if isinstance(rate, (int, Fraction)):
+        return Fraction(rate)
+    ntsc = Fraction(round(rate * 1.001) * 1000, 1001)
+    if abs(rate - ntsc) < 1e-3:
+        return ntsc
+    return Fraction(rate).limit_denominator(1001)
+
+
+class VideoWriter:
+    """Encode frames to a video file as they come.
+
+    The codec follows the extension: H.264 (yuv420p) for .mp4, .m4v, .mov, .mkv and .avi, VP9 for
+    .webm; with `transparent=True`, ProRes 4444 for .mov and VP9 with alpha for .webm. Colors are
+    BT.709 in limited range, and the stream says so. 4:2:0 (yuv420p) needs even sizes: an odd width
+    or height is padded by repeating the last column or row.
+
+    Crash-safe as it is written: MP4 and MOV are fragmented (a self-contained fragment per second)
+    and every packet is flushed, so a process killed outright leaves a file that plays up to about
+    the last second written; Matroska and WebM are so by design (documentation/conversion.md,
+    "Interrupted conversions"). A writer whose file cannot be finished (a full disk) removes it
+    unless it plays.
+
+    Args:
+        path: the output file; its folder must exist.
+        frame_rate: frames per second (a Fraction keeps NTSC 30000/1001 exact).
+        bit_rate: target bits per second (ProRes ignores it: it is constant quality).
+        transparent: frames are RGBA, and the alpha channel is encoded.
+        time_base: the unit of the `pts` given to `write`; default 1 / frame_rate.
+        audio_source: a media file whose first audio stream is copied in, in sync with the pts.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike], frame_rate: Union[int, float, Fraction], bit_rate: int = 1000000,
+                 transparent: bool = False, time_base: Optional[Fraction] = None, audio_source: Optional[str] = None):
+        self.path = os.fspath(path)
+        self.ext = os.path.splitext(self.path)[1].lower()
+        self.codec, self.pix_fmt, self.options = video_codec(self.path, transparent)
+        self.frame_rate = to_fraction(frame_rate)
+        self.time_base = Fraction(time_base) if time_base is not None else 1 / self.frame_rate
+        self.bit_rate = bit_rate
+        self.transparent = transparent
+        self.audio_source = audio_source
+        self.container = av.open(self.path, mode='w', options=container_options(self.ext))
+        self.size: Optional[Size] = None
+        self.stream: Optional[av.VideoStream] = None
+        self.audio: Optional[AudioTrack] = None
+        self.count = 0
+        self.last_pts = -1
+
+    def write(self, frames: Tensor, pts: Optional[Sequence[int]] = None) -> None:
+        """Write `[T, C, H, W]` frames in 0..1: C = 1 (gray), 3 (RGB), or 4 (RGBA, when transparent).
+
+        Shown at `pts` (in `time_base`; default: one frame after another).
+        """
+        self.write_packed(self.pack(frames).cpu().numpy(), pts)
+
+    def pack(self, frames: Tensor) -> Tensor:
+        """`[T, C, H, W]` frames in 0..1 as the uint8 data `write_packed` takes, on their device.
+
+        I420 planes `[T, H * 3 // 2, W]` (see `to_yuv420`; odd sizes padded) for yuv420p streams,
+        else `[T, H, W, 4]` RGBA images, which FFmpeg converts to the transparent format.
+        """
+        channels = frames.size(1)
+        if channels not in ((4,) if self.transparent else (1, 3)):
+            raise ConversionError(f'{self.path}: got {channels}-channel frames, expected '
+                                  f'{"4 (RGBA)" if self.transparent else "1 (gray) or 3 (RGB)"}')
+        size = (frames.size(3), frames.size(2))
+        if self.size is not None and size != self.size:
+            raise ConversionError(f'{self.path}: got {size[0]}x{size[1]} frames after {self.size[0]}x{self.size[1]} ones')
+        self.size = size
+        if self.pix_fmt != 'yuv420p':
+            return to_images(frames)
+        if size[0] % 2 or size[1] % 2:
+            frames = F.pad(frames, (0, size[0] % 2, 0, size[1] % 2), mode='replicate')
+        return to_yuv420(frames)
+
+    def write_packed(self, packed: np.ndarray, pts: Optional[Sequence[int]] = None) -> None:
+        """Encode the output of `pack`, as a CPU array, shown at `pts` (default: one frame after another)."""
+        if self.stream is None:
+            height = packed.shape[1] * 2 // 3 if self.pix_fmt == 'yuv420p' else packed.shape[1]
+            self._open(packed.shape[2], height)
+        for t in range(packed.shape[0]):
+            if self.pix_fmt == 'yuv420p':
+                frame = av.VideoFrame.from_ndarray(packed[t], format='yuv420p')
+            else:
+                frame = av.VideoFrame.from_ndarray(packed[t], format='rgba').reformat(
+                    format=self.pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
+            frame.pts = self.count if pts is None else int(pts[t])
+            if frame.pts <= self.last_pts:
+                raise ConversionError(f'{self.path}: pts {frame.pts} does not follow {self.last_pts}')
+            frame.time_base = self.time_base
+            self._mux(self.stream.encode(frame))
+            self.last_pts = frame.pts
+            self.count += 1
+
+    def _open(self, width: int, height: int) -> None:
+        self.stream = self.container.add_stream(self.codec, rate=self.frame_rate)
+        self.stream.width, self.stream.height = width, height
+        self.stream.pix_fmt = self.pix_fmt
+        self.stream.bit_rate = self.bit_rate
+        context = self.stream.codec_context
+        context.time_base = self.time_base
+        context.colorspace, context.color_range = Colorspace.ITU709, ColorRange.MPEG
+        context.color_primaries, context.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
+        self.stream.options = dict(self.options)
+        if self.audio_source is not None:
+            self.audio = AudioTrack(self.audio_source, self.container, self.ext)
+
+    def _mux(self, packets: List[av.Packet]) -> None:
+        for packet in packets:
+            if self.audio is not None and packet.dts is not None:
+                self.audio.copy_until(float(packet.dts * packet.time_base))
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        """Flush the encoder and finish the file; it plays with every frame written so far.
+
+        A writer that got no frame removes its empty file; one that cannot finish its file (an
+        error while writing it, e.g. a full disk) removes it unless what was written plays.
+        """
+        finished = False
+        try:
+            if self.stream is not None:
+                self._mux(self.stream.encode(None))
+                if self.audio is not None:
+                    self.audio.copy_until(float((self.last_pts * self.time_base) + 1 / self.frame_rate))
+                    self.audio.close()
+            finished = True
+        finally:
+            try:
+                self.container.close()
+            except (OSError, av.error.FFmpegError):
+                finished = False
+                if self.stream is None:
+                    raise
+            if os.path.exists(self.path) and (self.stream is None or not (finished or plays(self.path))):
+                os.remove(self.path)
+
+
+def plays(path: str) -> bool:
+    """Whether the video file at `path` opens and decodes a first frame."""
+    try:
+        with av.open(path) as container:
+            return next(container.decode(video=0), None) is not None
+    except (OSError, av.error.FFmpegError):
+        return False
+
+
+class ImageSequenceWriter:
+    """Write frames as numbered images `0000.png`, `0001.png`... into a directory (created if needed).
+
+    It changes only files it wrote: the names written go to the hidden manifest `MANIFEST` in the
+    directory, and a numbered image of this writer's pattern that the manifest does not list (the
+    user's own) makes the constructor refuse the directory. Images an earlier run wrote are
+    replaced; when the writer closes, those of them past this sequence's end (a longer earlier run)
+    are removed, so that the directory holds this sequence; every other file is left alone.
+
+    Args:
+        path: the directory.
+        extension: 'png' (gray, RGB or RGBA) or 'jpg' (gray or RGB).
+    """
+    MANIFEST = '.rvm-frames.txt'
+
+    def __init__(self, path: Union[str, os.PathLike], extension: str = 'jpg'):
+        self.path = os.fspath(path)
+        self.extension = extension
+        self.counter = 0
+        # zlib level 1: several times faster than PIL's default 6 for ~10% larger files.
+        self.options = {'compress_level': 1} if extension == 'png' else {}
+        self.earlier = check_sequence_directory(self.path, extension)
+        os.makedirs(self.path, exist_ok=True)
+        self.manifest = open(os.path.join(self.path, self.MANIFEST), 'a')  # lists `earlier` until close
+
+    def write(self, frames: Tensor, pts: Optional[Sequence[int]] = None) -> None:
+        """Write `[T, C, H, W]` frames in 0..1: C = 1 (gray), 3 (RGB) or 4 (RGBA)."""
+        self.write_packed(self.pack(frames).cpu().numpy(), pts)
+
+    def pack(self, frames: Tensor) -> Tensor:
+        """`[T, C, H, W]` frames in 0..1 as `[T, H, W, C]` uint8 images, on their device."""
+        if frames.size(1) == 4 and self.extension.lower() in ('jpg', 'jpeg'):
+            raise ConversionError(f'{self.path}: JPEG has no alpha channel; use png for RGBA frames')
+        return to_images(frames)
+
+    def write_packed(self, images: np.ndarray, pts: Optional[Sequence[int]] = None) -> None:
+        """Save `[T, H, W, C]` uint8 images (`pts` is accepted for the writers' shared interface and unused)."""
+        for image in images:
+            name = f'{self.counter:04d}.{self.extension}'
+            self.manifest.write(f'{name}\n')
+            self.manifest.flush()  # listed before it exists: a crash never leaves an unlisted frame of ours
+            Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(
+                os.path.join(self.path, name), **self.options)
+            self.counter += 1
+
+    def close(self) -> None:
+        """Remove the images an earlier run wrote past this sequence's end; rewrite the manifest."""
+        written = {f'{i:04d}.{self.extension}' for i in range(self.counter)}
+        for name in sorted(self.earlier - written):
+            if os.path.isfile(stale := os.path.join(self.path, name)):
+                os.remove(stale)
+        self.manifest.close()
+        with open(os.path.join(self.path, self.MANIFEST), 'w') as manifest:
+            manifest.write(''.join(f'{name}\n' for name in sorted(written)))
+
+
+def check_sequence_directory(path: str, extension: str) -> Set[str]:
+    """The frames an earlier ImageSequenceWriter wrote into directory `path` (its manifest's names
+    that exist), or ConversionError if the directory holds a numbered image it did not write."""
+    if not os.path.isdir(path):
+        return set()
+    manifest = os.path.join(path, ImageSequenceWriter.MANIFEST)
+    listed = set()
+    if os.path.isfile(manifest):
+        with open(manifest) as file:
+            listed = {line.strip() for line in file if line.strip()}
+    pattern = re.compile(rf'\d{{4,}}\.{re.escape(extension)}')
+    present = {name for name in os.listdir(path) if pattern.fullmatch(name)}
+    foreign = sorted(present - listed)
+    if foreign:
+        raise ConversionError(f'output {path} already holds {foreign[0]} ({len(foreign)} numbered images in all) that '
+                              f'this tool did not write; refusing to overwrite them: choose another directory')
+    return present
+
+
+Writer = Union[VideoWriter, ImageSequenceWriter]
