@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import warnings
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -46,10 +46,13 @@ def _packed(writer, kind: str, fgr: Tensor, pha: Tensor, bgr: Optional[Tensor]) 
     return writer.pack(render(kind, fgr, pha, bgr))
 
 
-def convert(plan: ConversionPlan, matter: Matter, progress: bool = True) -> int:
+def convert(plan: ConversionPlan, matter: Matter, progress: bool = True,
+            callback: Optional[Callable[[int, int], None]] = None) -> int:
     """Run a resolved conversion: read, matte, write. Returns the number of frames written.
 
-    Stopping midway (an error, Ctrl-C) closes every output with the frames written so far.
+    `callback(written, total)` is called after each chunk (for a progress display; an exception
+    it raises stops the conversion, e.g. to cancel it). Stopping midway (an error, Ctrl-C)
+    closes every output with the frames written so far.
     """
     with contextlib.ExitStack() as stack:
         bgr = None
@@ -74,6 +77,8 @@ def convert(plan: ConversionPlan, matter: Matter, progress: bool = True) -> int:
                 writer.write(make_packed, pts, ready)
             written += len(pts)
             bar.update(len(pts))
+            if callback is not None:
+                callback(written, len(plan.source))
     return written
 
 
