@@ -191,12 +191,12 @@ class VideoReader(_Reader):
         count = 0
         damaged: List[int] = []
         resized: List[int] = []
-        skipped: List[int] = []  # packets that failed to decode, by frame index
+        damaged_packets: List[Tuple[int, bool]] = []  # (frame index, whether it decoded)
         with _open_input(self.path) as container:
             stream = container.streams.video[0]
             stream.thread_type = 'AUTO'
             stream.codec_context.thread_count = num_workers
-            for frame in self._decode(container, stream, skipped):
+            for frame in self._decode(container, stream, damaged_packets):
                 pts = frame.pts if frame.pts is not None else (-step if last_pts is None else last_pts) + step
                 if last_pts is not None and pts <= last_pts:
                     pts = last_pts + 1
@@ -210,26 +210,28 @@ class VideoReader(_Reader):
                 count += 1
                 image = frame.to_ndarray(format='rgb24', width=width, height=height, **source_colors(frame))
                 yield Frame(np.ascontiguousarray(np.rot90(image, self._turns)) if self._turns else image, pts)
-        if skipped:
-            _warn(f'{self.path}: {len(skipped)} damaged packets could not be decoded and were skipped, '
-                  f'the first at frame {skipped[0]}')
-        if damaged:
-            _warn(f'{self.path}: {len(damaged)} frames decoded with errors (concealed), the first is frame {damaged[0]}')
         if resized:
             _warn(f'{self.path}: {len(resized)} frames, from frame {resized[0]}, differ in size from the first frame '
                   f'and were scaled to its {width}x{height}')
+        # One warning about damage: a file that ends early (its last packet is damaged too), else the damage.
         shown_until = (last_pts if last_pts is not None else -step) * self.time_base + 1 / self.frame_rate
-        if self._listed and count < self._listed:
+        lost = sum(1 for _, decoded in damaged_packets if not decoded)
+        if self._listed and count + lost < self._listed:
             _warn(f'{self.path}: decoded {count} of the {self._listed} frames its header lists '
                   f'(truncated or corrupt after frame {count - 1})')
         elif self._end is not None and self._end - shown_until > 1 / self.frame_rate:
             _warn(f'{self.path}: frames stop at {float(shown_until):.3f} s (after frame {count - 1}) but the video '
                   f'lasts {self._end:.3f} s (truncated or corrupt)')
+        elif damaged_packets:
+            _warn(f'{self.path}: {len(damaged_packets)} damaged packets, the first at frame {damaged_packets[0][0]}: '
+                  f'{lost} skipped, {len(damaged_packets) - lost} decoded with errors concealed')
+        elif damaged:
+            _warn(f'{self.path}: {len(damaged)} frames decoded with errors (concealed), the first is frame {damaged[0]}')
 
     def _decode(self, container: av.container.InputContainer, stream: av.VideoStream,
-                skipped: List[int]) -> Iterator[av.VideoFrame]:
-        """Decode `stream`, skipping data that fails (its frame indices, in decode order, go to
-        `skipped`); unreadable data ends it with a warning, keeping the frames before."""
+                damaged: List[Tuple[int, bool]]) -> Iterator[av.VideoFrame]:
+        """Decode `stream`, going on past damaged packets (each goes to `damaged` as `(frame index in
+        decode order, whether it decoded)`); unreadable data ends it with a warning, keeping the frames before."""
         index = 0
         packets = container.demux(stream)
         while True:
@@ -243,8 +245,10 @@ class VideoReader(_Reader):
                 return
             try:
                 yield from packet.decode()
+                if packet.is_corrupt:
+                    damaged.append((index, True))
             except av.error.FFmpegError:
-                skipped.append(index)
+                damaged.append((index, False))
             index += packet.size > 0
 
 

@@ -15,7 +15,7 @@ def frame_color(i: int) -> Tuple[int, int, int]:
 
 def make_video(path, size=(64, 48), frames=6, rate=Fraction(30), pts: Optional[Sequence[int]] = None,
                time_base: Optional[Fraction] = None, audio_seconds: float = 0.0, noise: bool = False,
-               codec: str = 'libx264') -> None:
+               codec: str = 'libx264', pix_fmt: str = 'yuv420p') -> None:
     """A clip of solid-color frames (`frame_color(i)`), with a 440 Hz AAC tone when `audio_seconds` > 0.
 
     `pts` (in `time_base`, default 1/rate) gives variable frame timing; default one frame after another.
@@ -24,10 +24,11 @@ def make_video(path, size=(64, 48), frames=6, rate=Fraction(30), pts: Optional[S
     """
     time_base = time_base or 1 / Fraction(rate)
     rng = np.random.default_rng(0)
-    with av.open(str(path), 'w', options={'movflags': 'faststart'}) as container:
+    options = {'movflags': 'faststart'} if str(path).endswith(('.mp4', '.mov')) else {}
+    with av.open(str(path), 'w', options=options) as container:
         video = container.add_stream(codec, rate=rate)
         video.width, video.height = size
-        video.pix_fmt = 'yuv420p'
+        video.pix_fmt = pix_fmt
         video.codec_context.time_base = time_base
         video.bit_rate = 4_000_000 if noise else 200_000
         audio = None
