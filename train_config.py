@@ -99,8 +99,9 @@ def build_parser(preset: dict) -> argparse.ArgumentParser:
         return dest not in preset
 
     parser = argparse.ArgumentParser(description='Train Robust Video Matting (see the stage commands at the top of train.py).')
-    parser.add_argument('--stage', type=int, choices=sorted(STAGES), help='preset the dataset, resolution, sequence length, learning rate and epoch flags of this stage of '
-                        'the paper (train_config.STAGES); flags given explicitly win')
+    parser.add_argument('--stage', type=int, choices=sorted(STAGES),
+                        help='preset the dataset, resolution, sequence length, learning rate and epoch flags of this '
+                             'stage of the paper (STAGES in train_config.py); flags given explicitly win')
     parser.add_argument('--model-variant', type=str, required=True, choices=['mobilenetv3', 'resnet50'])
     parser.add_argument('--dataset', type=str, required=required('dataset'), choices=['videomatte', 'imagematte'])
     parser.add_argument('--learning-rate-backbone', type=float, required=required('learning_rate_backbone'))
