@@ -210,3 +210,14 @@ def test_without_a_stage_the_recipe_flags_are_required(capsys):
     with pytest.raises(SystemExit):
         parse_args(['--stage', '1', '--checkpoint-dir', 'ckpt', '--log-dir', 'log'])    # a stage leaves the variant open
     assert 'required: --model-variant' in capsys.readouterr().err
+
+
+def test_stage_3_trains_the_high_resolution_pass_with_its_learning_rates(data_root, tmp_path):
+    _run(['--stage', '3', '--model-variant', 'mobilenetv3', '--resolution-lr', '128', '--resolution-hr', '128',
+          '--seq-length-lr', '2', '--seq-length-hr', '2', '--batch-size-per-gpu', '2', '--epoch-start', '0',
+          '--epoch-end', '1', '--checkpoint-dir', str(tmp_path / 'ckpt'), '--log-dir', str(tmp_path / 'log'),
+          '--num-workers', '0', '--no-pretrained-backbone', '--data-root', data_root,
+          '--log-train-loss-interval', '1', '--disable-progress-bar', '--disable-validation'])
+    assert set(_scalars(tmp_path / 'log', 'train_hr_total')) == {0, 1}
+    groups = torch.load(tmp_path / 'ckpt' / 'resume.pth', weights_only=True)['optimizer']['param_groups']
+    assert [group['lr'] for group in groups] == [0.00001] * 5 + [0.0002]   # backbone ... refiner, from STAGES[3]
