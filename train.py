@@ -3,8 +3,9 @@
 Point train_config.py at the data (or set RVM_DATA_ROOT), then run the stages in order. `--stage N`
 fills the published flags of stage N (`train_config.STAGES`: dataset, high-resolution pass,
 resolutions, sequence lengths, learning rates, epochs); a flag given explicitly wins over the preset.
-Each stage starts from the previous stage's last checkpoint. On a GPU cluster prefix with
-`torchrun --nproc-per-node=GPUS` (see documentation/training.md).
+Each stage starts from the previous stage's last checkpoint. The flags are defined in train_config.py
+(`python train.py --help`). On a GPU cluster prefix with `torchrun --nproc-per-node=GPUS` (see
+documentation/training.md).
 
     # Stage 1: low resolution, short sequences.
     python train.py --stage 1 --model-variant mobilenetv3 --checkpoint-dir checkpoint/stage1 --log-dir log/stage1
@@ -78,6 +79,7 @@ class Runtime:
             tqdm.write(msg)
 
     def put(self, *tensors: Tensor) -> List[Tensor]:
+        """`tensors` on this process's device (without waiting, from the loaders' pinned memory)."""
         return [x.to(self.device, non_blocking=True) for x in tensors]
 
 
@@ -118,6 +120,7 @@ class Data:
 
 
 def build_data(args: argparse.Namespace, rt: Runtime) -> Data:
+    """The datasets the flags name, after checking that every path exists, sharded over the processes."""
     paths = load_data_paths(args.data_root, args.data_config)
     check_data_paths(paths, [args.dataset, 'background_images', 'background_videos', 'coco_panoptic', 'spd', 'youtubevis'])
     rt.log('Initializing datasets')

@@ -93,7 +93,7 @@ DATA_LAYOUT: Dict[str, Dict[str, str]] = {
 }
 
 
-def build_parser(preset: dict) -> argparse.ArgumentParser:
+def build_parser(preset: Dict[str, object]) -> argparse.ArgumentParser:
     """The flags, with `preset` (a `train_config.STAGES` entry) as defaults; the flags it fills are optional."""
     def required(dest: str) -> bool:
         return dest not in preset
