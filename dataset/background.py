@@ -5,7 +5,7 @@ from typing import Callable, List
 
 from PIL import Image
 
-from .files import list_dir, open_rgb
+from .files import list_folders, list_image_files, open_rgb
 
 
 class RandomBackground:
@@ -20,10 +20,10 @@ class RandomBackground:
     def __init__(self, image_dir: str, video_dir: str, size: int, seq_length: int,
                  seq_sampler: Callable[[int], List[int]]):
         self.image_dir = image_dir
-        self.image_files = list_dir(image_dir, 'background images')
+        self.image_files = list_image_files(image_dir, 'background images')
         self.video_dir = video_dir
-        self.video_clips = list_dir(video_dir, 'background videos')
-        self.video_frames = [list_dir(os.path.join(video_dir, clip), 'background video frames')
+        self.video_clips = list_folders(video_dir, 'background videos')
+        self.video_frames = [list_image_files(os.path.join(video_dir, clip), 'background video frames')
                              for clip in self.video_clips]
         self.size = size
         self.seq_length = seq_length

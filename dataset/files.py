@@ -1,18 +1,40 @@
-"""File helpers shared by the datasets: directory listings with clear errors, and size capping."""
+"""File helpers shared by the datasets: directory listings in frame order with clear errors, and size capping."""
 import os
-from typing import List
+from typing import List, Union
 
 from PIL import Image
 
+from streaming.formats import list_images, natural_key
 
-def list_dir(path: str, what: str) -> List[str]:
-    """Sorted visible entries of directory `path`; a missing or empty directory is an error naming `what`."""
+
+def _require_dir(path: str, what: str) -> None:
     if not os.path.isdir(path):
         raise FileNotFoundError(f'{what}: directory {path} does not exist (see train_config.py for the expected layout)')
-    entries = sorted(name for name in os.listdir(path) if not name.startswith('.'))
-    if not entries:
-        raise FileNotFoundError(f'{what}: directory {path} is empty')
-    return entries
+
+
+def list_image_files(path: str, what: str) -> List[str]:
+    """The image files of directory `path` in natural order (frame2 before frame10); a missing
+    directory, or one without images, is an error naming `what`."""
+    _require_dir(path, what)
+    names = list_images(path)
+    if not names:
+        raise FileNotFoundError(f'{what}: directory {path} has no image files')
+    return names
+
+
+def subdirectories(path: Union[str, os.PathLike]) -> List[str]:
+    """The names of the visible folders in `path` (clips; not .ipynb_checkpoints...), in natural order."""
+    return sorted((entry.name for entry in os.scandir(path) if entry.is_dir() and not entry.name.startswith('.')),
+                  key=natural_key)
+
+
+def list_folders(path: str, what: str) -> List[str]:
+    """`subdirectories(path)`; a missing directory, or one without sub-directories, is an error naming `what`."""
+    _require_dir(path, what)
+    names = subdirectories(path)
+    if not names:
+        raise FileNotFoundError(f'{what}: directory {path} has no sub-directories')
+    return names
 
 
 def downsample_if_needed(img: Image.Image, size: int,

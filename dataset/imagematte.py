@@ -5,7 +5,7 @@ from typing import Callable, List, Optional
 from torch.utils.data import Dataset
 
 from .background import RandomBackground
-from .files import list_dir, open_gray, open_rgb
+from .files import list_image_files, open_gray, open_rgb
 
 
 class ImageMatteDataset(Dataset):
@@ -23,8 +23,8 @@ class ImageMatteDataset(Dataset):
                  transform: Optional[Callable] = None):
         self.background = RandomBackground(background_image_dir, background_video_dir, size, seq_length, seq_sampler)
         self.imagematte_dir = imagematte_dir
-        self.files = list_dir(os.path.join(imagematte_dir, 'fgr'), 'ImageMatte foregrounds')
-        missing = sorted(set(self.files) - set(list_dir(os.path.join(imagematte_dir, 'pha'), 'ImageMatte alphas')))
+        self.files = list_image_files(os.path.join(imagematte_dir, 'fgr'), 'ImageMatte foregrounds')
+        missing = sorted(set(self.files) - set(list_image_files(os.path.join(imagematte_dir, 'pha'), 'ImageMatte alphas')))
         if missing:
             raise FileNotFoundError(f'{imagematte_dir}: pha/ lacks the alphas of {missing[:3]}')
         self.size = size

@@ -5,11 +5,11 @@ from typing import Callable, Optional
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .files import list_dir
+from .files import list_image_files
 
 
 class SuperviselyPersonDataset(Dataset):
-    """Images `imgdir/*` paired in sorted order with masks `segdir/*` (L, 0 or 255).
+    """Images `imgdir/*` paired in natural order (frame2 before frame10) with masks `segdir/*` (L, 0 or 255).
 
     Returns `transform(img, seg)` of an RGB and an L image; with `CocoPanopticTrainAugmentation`
     tensors img `[3, H, W]` and seg `[1, H, W]`.
@@ -17,9 +17,9 @@ class SuperviselyPersonDataset(Dataset):
 
     def __init__(self, imgdir: str, segdir: str, transform: Optional[Callable] = None):
         self.img_dir = imgdir
-        self.img_files = list_dir(imgdir, 'Supervisely images')
+        self.img_files = list_image_files(imgdir, 'Supervisely images')
         self.seg_dir = segdir
-        self.seg_files = list_dir(segdir, 'Supervisely masks')
+        self.seg_files = list_image_files(segdir, 'Supervisely masks')
         if len(self.img_files) != len(self.seg_files):
             raise ValueError(f'Supervisely: {len(self.img_files)} images in {imgdir} '
                              f'but {len(self.seg_files)} masks in {segdir}')

@@ -20,6 +20,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from streaming.images import composite
+
 from .youtubevis import PERSON_CATEGORY, encode_rle
 
 COCO_PERSON, COCO_CAR, COCO_BACKPACK, COCO_WALL = 1, 3, 27, 199
@@ -86,7 +88,7 @@ class Scene:
         img = self.base(x, y)
         for texture, cx, cy, a, b in self.blobs:
             m = ellipse_alpha(x - cx, y - cy, a, b, 1.0)[..., None]
-            img = img * (1 - m) + texture(x, y) * m
+            img = composite(texture(x, y), m, img)
         return img
 
 
@@ -155,10 +157,6 @@ class HairyFigure:
         return alpha
 
 
-def composite(fgr: np.ndarray, pha: np.ndarray, bgr: np.ndarray) -> np.ndarray:
-    return fgr * pha[..., None] + bgr * (1 - pha[..., None])
-
-
 def _save(path: str, img: np.ndarray) -> None:
     """Write a float image in 0..1 (`[h, w]` or `[h, w, 3]`) as 8-bit JPEG or PNG by extension."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -203,7 +201,7 @@ def _person_scene(scene: Scene, figures: List[HairyFigure], t: float = 0) -> Tup
     masks = []
     for figure in figures:
         fgr, pha = figure.render(t)
-        img = composite(fgr, pha, img)
+        img = composite(fgr, pha[..., None], img)
         masks.append(pha > 0.5)
     return img, masks
 

@@ -6,7 +6,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .background import RandomBackground
-from .files import list_dir, open_gray, open_rgb
+from .files import list_folders, list_image_files, open_gray, open_rgb
 
 
 class VideoMatteDataset(Dataset):
@@ -25,12 +25,12 @@ class VideoMatteDataset(Dataset):
                  transform: Optional[Callable] = None):
         self.background = RandomBackground(background_image_dir, background_video_dir, size, seq_length, seq_sampler)
         self.videomatte_dir = videomatte_dir
-        self.clips = list_dir(os.path.join(videomatte_dir, 'fgr'), 'VideoMatte foregrounds')
-        pha_clips = list_dir(os.path.join(videomatte_dir, 'pha'), 'VideoMatte alphas')
+        self.clips = list_folders(os.path.join(videomatte_dir, 'fgr'), 'VideoMatte foregrounds')
+        pha_clips = list_folders(os.path.join(videomatte_dir, 'pha'), 'VideoMatte alphas')
         if pha_clips != self.clips:
             missing = sorted(set(self.clips) ^ set(pha_clips))
             raise FileNotFoundError(f'{videomatte_dir}: fgr/ and pha/ hold different clips (e.g. {missing[:3]})')
-        self.frames = [list_dir(os.path.join(videomatte_dir, 'fgr', clip), 'VideoMatte frames') for clip in self.clips]
+        self.frames = [list_image_files(os.path.join(videomatte_dir, 'fgr', clip), 'VideoMatte frames') for clip in self.clips]
         self.index = [(clip_idx, frame_idx)
                       for clip_idx in range(len(self.clips))
                       for frame_idx in range(0, len(self.frames[clip_idx]), seq_length)]

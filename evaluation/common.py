@@ -1,12 +1,9 @@
-"""What the evaluators and the test-set generators share: input errors, folder listing, the worker
-pool and the command-line wrapper."""
-import os
+"""What the evaluators and the test-set generators share: input errors, the worker pool and the
+command-line wrapper."""
 import sys
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, TypeVar
-
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+from typing import Callable, Iterable, Iterator, Optional, Sequence, TypeVar
 
 T = TypeVar('T')
 R = TypeVar('R')
@@ -14,22 +11,6 @@ R = TypeVar('R')
 
 class InputError(Exception):
     """Bad input (a missing, unreadable or mismatched file or folder); the message names it."""
-
-
-def _visible(path: Path) -> Iterator[os.DirEntry]:
-    """The entries of `path` whose names do not start with '.' (.ipynb_checkpoints, ._0000.png, ...)."""
-    return (entry for entry in os.scandir(path) if not entry.name.startswith('.'))
-
-
-def subdirectories(path: Path) -> List[str]:
-    """Sorted names of the visible folders in `path`."""
-    return sorted(entry.name for entry in _visible(path) if entry.is_dir())
-
-
-def image_files(path: Path) -> List[str]:
-    """Sorted names of the visible image files in `path` (by extension, case-insensitive)."""
-    return sorted(entry.name for entry in _visible(path)
-                  if entry.is_file() and entry.name.lower().endswith(IMAGE_EXTENSIONS))
 
 
 def require_dir(path: Path, what: str) -> Path:

@@ -22,9 +22,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from evaluation.common import InputError, image_files, parallel_map, require_dir, subdirectories
+from dataset.files import subdirectories
+from evaluation.common import InputError, parallel_map, require_dir
 from evaluation.metrics import ALPHA_METRICS, FOREGROUND_METRICS, METRIC_NAMES, TEMPORAL_METRICS
 from evaluation.results import FrameResult, Results
+from streaming.formats import list_images
 
 FRAMES_PER_TASK = 10
 
@@ -66,7 +68,7 @@ def find_clips(pred_dir: Path, true_dir: Path, kinds: Sequence[str]) -> List[Cli
             raise InputError(f'{pred_dir} holds a clip ({dataset}/pha); pass the folder above the datasets '
                              f'(layout DIR/DATASET/CLIP/pha/FRAME.png)')
         for name in subdirectories(pred_dir / dataset):
-            frames = image_files(require_dir(true_dir / dataset / name / 'pha', f'{dataset}/{name} ground truth'))
+            frames = list_images(require_dir(true_dir / dataset / name / 'pha', f'{dataset}/{name} ground truth'))
             clip = Clip(dataset, name, tuple(frames))
             if not frames:
                 raise InputError(f'{dataset}/{name}: no ground-truth frames in {true_dir / dataset / name / "pha"}')

@@ -31,10 +31,10 @@ from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from dataset.augmentation import motion_affine
-from evaluation.common import InputError, image_files, parallel_map, require_dir, subdirectories
-
-VIDEO_EXTENSIONS = ('.mp4', '.mov', '.avi', '.mkv', '.webm', '.m4v')
-Size = Tuple[int, int]  # (width, height), as PIL
+from dataset.files import subdirectories
+from evaluation.common import InputError, parallel_map, require_dir
+from streaming.formats import VIDEO_EXTENSIONS, list_images, natural_key
+from streaming.images import Size, composite, fit_cover
 
 
 def open_image(path: Path, mode: str) -> Image.Image:
@@ -44,16 +44,6 @@ def open_image(path: Path, mode: str) -> Image.Image:
             return image.convert(mode)
     except OSError as e:
         raise InputError(f'cannot read {path} as an image ({e})') from e
-
-
-def fit_cover(image: Image.Image, size: Size) -> Image.Image:
-    """Scale `image` (bilinear, aspect kept) to cover `size`, then crop the center to exactly `size`."""
-    width, height = size
-    scale = max(width / image.width, height / image.height)
-    scaled = (max(width, round(image.width * scale)), max(height, round(image.height * scale)))
-    image = image.resize(scaled, Image.Resampling.BILINEAR)
-    left, top = (scaled[0] - width) // 2, (scaled[1] - height) // 2
-    return image.crop((left, top, left + width, top + height))
 
 
 def fit_contain(image: Image.Image, side: int) -> Image.Image:
@@ -66,10 +56,10 @@ def fit_contain(image: Image.Image, side: int) -> Image.Image:
     return canvas
 
 
-def composite(fgr: Image.Image, pha: Image.Image, bgr: Image.Image) -> Image.Image:
+def composite_8bit(fgr: Image.Image, pha: Image.Image, bgr: Image.Image) -> Image.Image:
     """round(fgr * pha + bgr * (1 - pha)) of RGB `fgr`, `bgr` and gray `pha`, all the same size."""
     alpha = np.asarray(pha, dtype=np.float32)[..., None] / 255
-    com = np.asarray(fgr, dtype=np.float32) * alpha + np.asarray(bgr, dtype=np.float32) * (1 - alpha)
+    com = composite(np.asarray(fgr, dtype=np.float32), alpha, np.asarray(bgr, dtype=np.float32))
     return Image.fromarray(np.rint(com).astype(np.uint8))
 
 
@@ -90,10 +80,10 @@ class VideoMatteSource:
         self.resize = tuple(resize) if resize else None
         self.clips = []
         for clip in subdirectories(require_dir(root / 'fgr', 'VideoMatte foregrounds')):
-            frames = image_files(root / 'fgr' / clip)
+            frames = list_images(root / 'fgr' / clip)
             if len(frames) < num_frames:
                 raise InputError(f'VideoMatte clip {clip} has {len(frames)} frames; --num-frames is {num_frames}')
-            missing = sorted(set(frames) - set(image_files(require_dir(root / 'pha' / clip, f'alpha of clip {clip}'))))
+            missing = sorted(set(frames) - set(list_images(require_dir(root / 'pha' / clip, f'alpha of clip {clip}'))))
             if missing:
                 raise InputError(f'VideoMatte clip {clip} frame {missing[0]}: '
                                  f'{root / "pha" / clip / missing[0]} is missing')
@@ -127,10 +117,10 @@ class ImageMatteSource:
 
     def __init__(self, root: Path, num_frames: int, resolution: int):
         self.root, self.num_frames, self.resolution = root, num_frames, resolution
-        self.names = image_files(require_dir(root / 'fgr', 'ImageMatte foregrounds'))
+        self.names = list_images(require_dir(root / 'fgr', 'ImageMatte foregrounds'))
         if not self.names:
             raise InputError(f'no images in {root / "fgr"} (layout ROOT/fgr/NAME and ROOT/pha/NAME)')
-        missing = sorted(set(self.names) - set(image_files(require_dir(root / 'pha', 'ImageMatte alphas'))))
+        missing = sorted(set(self.names) - set(list_images(require_dir(root / 'pha', 'ImageMatte alphas'))))
         if missing:
             raise InputError(f'ImageMatte {missing[0]}: {root / "pha" / missing[0]} is missing')
 
@@ -156,7 +146,7 @@ class BackgroundImages:
     static = True
 
     def __init__(self, root: Path):
-        self.paths = [root / name for name in image_files(require_dir(root, 'backgrounds'))]
+        self.paths = [root / name for name in list_images(require_dir(root, 'backgrounds'))]
         if not self.paths:
             raise InputError(f'no background images in {root}')
 
@@ -176,8 +166,9 @@ class BackgroundVideos:
 
     def __init__(self, root: Path):
         require_dir(root, 'background videos')
-        self.paths = sorted(path for path in root.iterdir()
-                            if (path.is_dir() and image_files(path)) or path.suffix.lower() in VIDEO_EXTENSIONS)
+        self.paths = sorted((path for path in root.iterdir()
+                             if (path.is_dir() and list_images(path)) or path.suffix.lower() in VIDEO_EXTENSIONS),
+                            key=lambda path: natural_key(path.name))
         if not self.paths:
             raise InputError(f'no background videos in {root} '
                              f'(folders of frames or {", ".join(VIDEO_EXTENSIONS)} files)')
@@ -187,7 +178,7 @@ class BackgroundVideos:
 
     def _decode(self, path: Path) -> Iterator[Image.Image]:
         if path.is_dir():
-            yield from (open_image(path / name, 'RGB') for name in image_files(path))
+            yield from (open_image(path / name, 'RGB') for name in list_images(path))
             return
         try:
             with av.open(str(path)) as container:
@@ -238,7 +229,7 @@ class SampleWriter:
                     os.symlink(f'{0:04d}{self.extension}', out / 'bgr' / name)
                 else:
                     bgr.save(out / 'bgr' / name)
-                composite(fgr, pha, bgr).save(out / 'com' / name)
+                composite_8bit(fgr, pha, bgr).save(out / 'com' / name)
 
 
 def positive_int(text: str) -> int:

@@ -1,15 +1,17 @@
-"""Reading RVM checkpoints: the one loader that inference, torch.hub, export and training share.
+"""RVM checkpoints: the one loader that inference, torch.hub, export and training share, and the
+atomic writer of training's checkpoints and resume state.
 
 A checkpoint is a plain `state_dict` of `MattingNetwork` (the published `rvm_mobilenetv3.pth` and
 `rvm_resnet50.pth`, and every `epoch-N.pth` that `train.py` writes). Its keys say which encoder
 and refiner it was trained with, so callers never need to be told the variant.
 """
 import os
+import tempfile
 import urllib.error
 from typing import Dict, Mapping, Optional, Tuple, Union
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .model import REFINERS, VARIANTS, MattingNetwork
 
@@ -101,3 +103,50 @@ def load_matting_network(checkpoint: Union[str, os.PathLike, Mapping[str, Tensor
                               f'{len(missing)} missing keys (e.g. {missing[:3]}), '
                               f'{len(unexpected)} unexpected keys (e.g. {unexpected[:3]})')
     return model.eval()
+
+
+def atomic_save(obj, path: str) -> None:
+    """torch.save to a temporary file in the same directory, fsync, then rename over `path`.
+
+    A crash at any moment leaves either the old file or the new one, never a partial file.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f'.{os.path.basename(path)}.', suffix='.tmp')
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o666 & ~umask)     # mkstemp creates 0600; give the file the usual permissions
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_resume_state(path: str, model: nn.Module, optimizer: torch.optim.Optimizer,
+                      scaler: torch.amp.GradScaler, epoch: int, step: int) -> None:
+    """Everything `train.py --resume` needs to continue with step `step` of epoch `epoch`."""
+    atomic_save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(), 'scaler': scaler.state_dict(),
+                 'epoch': epoch, 'step': step}, path)
+
+
+def load_resume_state(path: str, model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                      device: torch.device) -> Tuple[int, int]:
+    """Restore what `save_resume_state` wrote; returns `(epoch, step)`."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f'--resume: {path} does not exist (it is written every --checkpoint-save-interval steps)')
+    state = torch.load(path, map_location=device, weights_only=True)
+    model.load_state_dict(state['model'])
+    optimizer.load_state_dict(state['optimizer'])
+    scaler.load_state_dict(state['scaler'])
+    return state['epoch'], state['step']

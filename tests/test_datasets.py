@@ -239,6 +239,22 @@ def test_videomatte_reads_the_synthetic_clips(paths):
     assert -1e-5 <= pha.min() and pha.max() <= 1 + 1e-5    # bilinear resampling, up to rounding
 
 
+def test_clips_and_frames_are_listed_in_natural_order(tmp_path, paths):
+    # clip2 before clip10, frame2 before frame10; a file that is not an image is not a frame.
+    root = tmp_path / 'videomatte'
+    image = Image.new('RGB', (8, 8))
+    for kind in ('fgr', 'pha'):
+        for clip in ('clip10', 'clip2'):
+            (root / kind / clip).mkdir(parents=True)
+            for name in ('frame10.png', 'frame2.png', 'frame1.png'):
+                image.save(root / kind / clip / name)
+            (root / kind / clip / 'notes.txt').write_text('not a frame')
+    dataset = VideoMatteDataset(str(root), paths['background_images']['train'], paths['background_videos']['train'],
+                                size=8, seq_length=3, seq_sampler=ValidFrameSampler())
+    assert dataset.clips == ['clip2', 'clip10']
+    assert dataset.frames == [['frame1.png', 'frame2.png', 'frame10.png']] * 2
+
+
 def test_imagematte_reads_the_synthetic_images(paths):
     dataset = _videomatte(paths, 'imagematte', seq_length=2)
     assert len(dataset) == max(4, 4 + 2)        # backgrounds: 4 images + 2 videos

@@ -15,6 +15,7 @@ from PIL import Image
 
 from evaluation import evaluate_hr, evaluate_lr, generate_videomatte_with_background_image, metrics
 from evaluation.common import run_cli
+from evaluation.evaluator import find_clips
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL_METRICS = list(metrics.METRIC_NAMES)
@@ -313,3 +314,15 @@ def test_hr_device_errors(true_dir, pred_dir, tmp_path, capsys, monkeypatch):
     assert 'CUDA is not available' in capsys.readouterr().err
     assert run_cli(evaluate_hr.main, [*argv, '--device', 'no-such-device']) == 2
     assert capsys.readouterr().err.startswith('error: --device no-such-device')
+
+
+def test_clips_and_frames_are_evaluated_in_natural_order(tmp_path):
+    for side in ('pred', 'true'):
+        for clip in ('clip10', 'clip2'):
+            folder = tmp_path / side / 'set' / clip / 'pha'
+            folder.mkdir(parents=True)
+            for name in ('frame10.png', 'frame2.png'):
+                Image.fromarray(np.zeros((4, 4), np.uint8)).save(folder / name)
+    clips = find_clips(tmp_path / 'pred', tmp_path / 'true', ['pha'])
+    assert [(clip.name, clip.frames) for clip in clips] == [('clip2', ('frame2.png', 'frame10.png')),
+                                                            ('clip10', ('frame2.png', 'frame10.png'))]

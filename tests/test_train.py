@@ -1,5 +1,5 @@
 """train.py through its command line on a tiny synthetic data set: steps, logs, checkpoints, resume,
-a non-finite loss, and a two-process torchrun on the CPU (gloo)."""
+a non-finite loss, a two-process torchrun on the CPU (gloo), and the --stage presets."""
 import os
 import subprocess
 import sys
@@ -10,7 +10,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import train
 from dataset.synthetic import generate
+from dataset.training import random_crop
 from model import MattingNetwork, load_matting_network
+from model.checkpoint import atomic_save
+from train_config import STAGES, build_parser, parse_args
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -128,7 +131,7 @@ def test_non_finite_loss_stops_saves_and_resumes_mid_epoch(data_root, tmp_path, 
 
 def test_atomic_save_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):
     path = tmp_path / 'epoch-0.pth'
-    train.atomic_save({'w': torch.ones(2)}, str(path))
+    atomic_save({'w': torch.ones(2)}, str(path))
 
     def interrupted_save(obj, f):
         f.write(b'partial')
@@ -136,14 +139,14 @@ def test_atomic_save_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, 'save', interrupted_save)
     with pytest.raises(KeyboardInterrupt):
-        train.atomic_save({'w': torch.zeros(2)}, str(path))
+        atomic_save({'w': torch.zeros(2)}, str(path))
     assert torch.equal(torch.load(path, weights_only=True)['w'], torch.ones(2))
     assert os.listdir(tmp_path) == ['epoch-0.pth']
 
 
 def test_random_crop_cuts_every_clip_alike():
     clip = torch.arange(2 * 2 * 1 * 64 * 64, dtype=torch.float32).reshape(2, 2, 1, 64, 64)
-    a, b = train.random_crop(clip, clip.clone())
+    a, b = random_crop(clip, clip.clone())
     assert a.shape[:3] == (2, 2, 1) and 32 <= a.shape[-1] < 64 and 32 <= a.shape[-2] < 64
     assert torch.equal(a, b)
 
@@ -167,3 +170,54 @@ def test_torchrun_two_cpu_processes_with_gloo(data_root, tmp_path):
     assert 'Processes: 2, device: cpu' in output
     assert set(_scalars(tmp_path / 'log', 'train_lr_total')) == {0, 1}
     load_matting_network(tmp_path / 'ckpt' / 'epoch-0.pth')
+
+
+REQUIRED_WITHOUT_RECIPE = ['--model-variant', 'mobilenetv3', '--checkpoint-dir', 'ckpt', '--log-dir', 'log']
+
+
+def test_a_stage_preset_fills_the_published_flags():
+    args = parse_args(['--stage', '3', *REQUIRED_WITHOUT_RECIPE])
+    assert (args.dataset, args.train_hr, args.resolution_lr, args.resolution_hr) == ('videomatte', True, 512, 2048)
+    assert (args.seq_length_lr, args.seq_length_hr, args.epoch_start, args.epoch_end) == (40, 6, 22, 23)
+    assert (args.learning_rate_backbone, args.learning_rate_aspp, args.learning_rate_decoder,
+            args.learning_rate_refiner) == (0.00001, 0.00001, 0.00001, 0.0002)
+    args = parse_args(['--stage', '4', *REQUIRED_WITHOUT_RECIPE])
+    assert (args.dataset, args.learning_rate_decoder, args.epoch_start, args.epoch_end) == ('imagematte', 0.00005, 23, 28)
+
+
+def test_an_explicit_flag_beats_the_preset():
+    args = parse_args(['--stage', '3', *REQUIRED_WITHOUT_RECIPE, '--seq-length-lr', '8', '--no-train-hr',
+                       '--learning-rate-refiner', '0', '--epoch-end', '30', '--dataset', 'imagematte'])
+    assert (args.seq_length_lr, args.train_hr, args.learning_rate_refiner, args.epoch_end) == (8, False, 0, 30)
+    assert (args.dataset, args.seq_length_hr, args.learning_rate_backbone) == ('imagematte', 6, 0.00001)  # the rest stays
+
+
+def test_every_preset_names_real_flags():
+    flags = set(vars(build_parser({}).parse_args([*REQUIRED_WITHOUT_RECIPE, '--dataset', 'videomatte',
+                                                  '--seq-length-lr', '2', '--learning-rate-backbone', '0',
+                                                  '--learning-rate-aspp', '0', '--learning-rate-decoder', '0',
+                                                  '--learning-rate-refiner', '0'])))
+    for stage, preset in STAGES.items():
+        assert set(preset) <= flags, f'stage {stage}: {set(preset) - flags}'
+
+
+def test_without_a_stage_the_recipe_flags_are_required(capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse_args(REQUIRED_WITHOUT_RECIPE)
+    assert stop.value.code == 2
+    assert ('the following arguments are required: --dataset, --learning-rate-backbone, --learning-rate-aspp, '
+            '--learning-rate-decoder, --learning-rate-refiner, --seq-length-lr') in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(['--stage', '1', '--checkpoint-dir', 'ckpt', '--log-dir', 'log'])    # a stage leaves the variant open
+    assert 'required: --model-variant' in capsys.readouterr().err
+
+
+def test_stage_3_trains_the_high_resolution_pass_with_its_learning_rates(data_root, tmp_path):
+    _run(['--stage', '3', '--model-variant', 'mobilenetv3', '--resolution-lr', '128', '--resolution-hr', '128',
+          '--seq-length-lr', '2', '--seq-length-hr', '2', '--batch-size-per-gpu', '2', '--epoch-start', '0',
+          '--epoch-end', '1', '--checkpoint-dir', str(tmp_path / 'ckpt'), '--log-dir', str(tmp_path / 'log'),
+          '--num-workers', '0', '--no-pretrained-backbone', '--data-root', data_root,
+          '--log-train-loss-interval', '1', '--disable-progress-bar', '--disable-validation'])
+    assert set(_scalars(tmp_path / 'log', 'train_hr_total')) == {0, 1}
+    groups = torch.load(tmp_path / 'ckpt' / 'resume.pth', weights_only=True)['optimizer']['param_groups']
+    assert [group['lr'] for group in groups] == [0.00001] * 5 + [0.0002]   # backbone ... refiner, from STAGES[3]
