@@ -1,10 +1,10 @@
 """File helpers shared by the datasets: directory listings in frame order with clear errors, and size capping."""
 import os
-from typing import List, Union
+from typing import List
 
 from PIL import Image
 
-from streaming.formats import list_images, natural_key
+from streaming.formats import list_folders as subfolders, list_images
 
 
 def _require_dir(path: str, what: str) -> None:
@@ -22,16 +22,10 @@ def list_image_files(path: str, what: str) -> List[str]:
     return names
 
 
-def subdirectories(path: Union[str, os.PathLike]) -> List[str]:
-    """The names of the visible folders in `path` (clips; not .ipynb_checkpoints...), in natural order."""
-    return sorted((entry.name for entry in os.scandir(path) if entry.is_dir() and not entry.name.startswith('.')),
-                  key=natural_key)
-
-
 def list_folders(path: str, what: str) -> List[str]:
-    """`subdirectories(path)`; a missing directory, or one without sub-directories, is an error naming `what`."""
+    """`streaming.formats.list_folders(path)`; a missing directory, or one without sub-directories, is an error naming `what`."""
     _require_dir(path, what)
-    names = subdirectories(path)
+    names = subfolders(path)
     if not names:
         raise FileNotFoundError(f'{what}: directory {path} has no sub-directories')
     return names

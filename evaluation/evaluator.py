@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from dataset.files import subdirectories
+from streaming.formats import list_folders
 from evaluation.common import InputError, parallel_map, require_dir
 from evaluation.metrics import ALPHA_METRICS, FOREGROUND_METRICS, METRIC_NAMES, TEMPORAL_METRICS
 from evaluation.results import FrameResult, Results
@@ -63,11 +63,11 @@ def find_clips(pred_dir: Path, true_dir: Path, kinds: Sequence[str]) -> List[Cli
     require_dir(pred_dir, 'predictions')
     require_dir(true_dir, 'ground truth')
     clips = []
-    for dataset in subdirectories(pred_dir):
+    for dataset in list_folders(pred_dir):
         if (pred_dir / dataset / 'pha').is_dir():
             raise InputError(f'{pred_dir} holds a clip ({dataset}/pha); pass the folder above the datasets '
                              f'(layout DIR/DATASET/CLIP/pha/FRAME.png)')
-        for name in subdirectories(pred_dir / dataset):
+        for name in list_folders(pred_dir / dataset):
             frames = list_images(require_dir(true_dir / dataset / name / 'pha', f'{dataset}/{name} ground truth'))
             clip = Clip(dataset, name, tuple(frames))
             if not frames:

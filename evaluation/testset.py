@@ -31,7 +31,7 @@ from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from dataset.augmentation import motion_affine
-from dataset.files import subdirectories
+from streaming.formats import list_folders
 from evaluation.common import InputError, parallel_map, require_dir
 from streaming.formats import VIDEO_EXTENSIONS, list_images, natural_key
 from streaming.images import Size, composite, fit_cover
@@ -79,7 +79,7 @@ class VideoMatteSource:
         self.root, self.num_frames = root, num_frames
         self.resize = tuple(resize) if resize else None
         self.clips = []
-        for clip in subdirectories(require_dir(root / 'fgr', 'VideoMatte foregrounds')):
+        for clip in list_folders(require_dir(root / 'fgr', 'VideoMatte foregrounds')):
             frames = list_images(root / 'fgr' / clip)
             if len(frames) < num_frames:
                 raise InputError(f'VideoMatte clip {clip} has {len(frames)} frames; --num-frames is {num_frames}')

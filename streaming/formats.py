@@ -42,6 +42,12 @@ def is_image_file(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
+def list_folders(path: Union[str, os.PathLike]) -> List[str]:
+    """The names of the visible folders in directory `path` (clips; not .ipynb_checkpoints...), in natural order."""
+    return sorted((entry.name for entry in os.scandir(path) if entry.is_dir() and not entry.name.startswith('.')),
+                  key=natural_key)
+
+
 def list_images(path: Union[str, os.PathLike]) -> List[str]:
     """The names of the visible image files in directory `path`, in natural order (frame2 before frame10)."""
     return sorted((entry.name for entry in os.scandir(path)

@@ -157,7 +157,7 @@ def cli(*args, cwd, preexec_fn=None, wait=True):
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=preexec_fn, env={**os.environ, 'PYTHONPATH': str(ROOT)})
     if wait:
-        out, err = process.communicate(timeout=120)
+        out, err = process.communicate(timeout=300)
         return process.returncode, err
     return process
 
@@ -173,7 +173,7 @@ def checkpoint(tmp_path_factory, mbv3_weights):
 def long_clip(tmp_path_factory):
     """Long enough at 160x120 that a conversion runs several seconds."""
     path = tmp_path_factory.mktemp('long') / 'long.mp4'
-    make_video(path, size=(160, 120), frames=900, rate=30, noise=True)
+    make_video(path, size=(160, 120), frames=300, rate=30, noise=True)
     return path
 
 
@@ -192,7 +192,7 @@ def test_full_disk_is_one_line_and_leaves_only_playable_outputs(tmp_path, checkp
             assert probe(tmp_path / name)['frames'] > 0, name
 
 
-def wait_for_output(path, size, process, timeout=60):
+def wait_for_output(path, size, process, timeout=180):
     deadline = time.monotonic() + timeout
     while not (path.exists() and path.stat().st_size > size):
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1]
@@ -204,10 +204,10 @@ def test_sigterm_closes_outputs_like_ctrl_c(tmp_path, checkpoint, long_clip):
                   '--output-foreground', 'fgr.mp4', cwd=tmp_path, wait=False)
     wait_for_output(tmp_path / 'pha.mp4', 20_000, process)
     process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=180)
     assert process.returncode == 143 and 'interrupted' in err
     for name in ('pha.mp4', 'fgr.mp4'):
-        assert 0 < probe(tmp_path / name)['frames'] < 900
+        assert 0 < probe(tmp_path / name)['frames'] < 300
 
 
 @pytest.mark.parametrize('name', ['pha.mp4', 'pha.mov', 'pha.mkv'])
