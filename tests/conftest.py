@@ -18,6 +18,14 @@ def mbv3_weights():
     return fill_state_dict(MattingNetwork('mobilenetv3').state_dict())
 
 
+@pytest.fixture(scope='session')
+def mbv3_checkpoint(tmp_path_factory, mbv3_weights):
+    """`mbv3_weights` saved as a checkpoint file."""
+    path = tmp_path_factory.mktemp('weights') / 'rvm_mobilenetv3.pth'
+    torch.save(mbv3_weights, path)
+    return path
+
+
 @pytest.fixture
 def offline(monkeypatch):
     """torch.hub downloads fail as they do without a network."""

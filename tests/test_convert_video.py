@@ -48,12 +48,6 @@ def clip(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope='module')
-def mbv3_checkpoint(tmp_path_factory, mbv3_weights):
-    path = tmp_path_factory.mktemp('weights') / 'rvm_mobilenetv3.pth'
-    torch.save(mbv3_weights, path)
-    return path
-
 
 def test_cpu_network_runs_alone(tmp_path, clip, monkeypatch):
     """On the CPU, no output is being written while the network runs (streaming.threads.Turns)."""

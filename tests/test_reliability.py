@@ -12,7 +12,6 @@ import warnings
 import av
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from conftest import ROOT
@@ -163,13 +162,6 @@ def cli(*args, cwd, preexec_fn=None, wait=True):
 
 
 @pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory, mbv3_weights):
-    path = tmp_path_factory.mktemp('weights') / 'rvm.pth'
-    torch.save(mbv3_weights, path)
-    return path
-
-
-@pytest.fixture(scope='module')
 def long_clip(tmp_path_factory):
     """Long enough at 160x120 that a conversion runs several seconds."""
     path = tmp_path_factory.mktemp('long') / 'long.mp4'
@@ -177,12 +169,12 @@ def long_clip(tmp_path_factory):
     return path
 
 
-def test_full_disk_is_one_line_and_leaves_only_playable_outputs(tmp_path, checkpoint, long_clip):
+def test_full_disk_is_one_line_and_leaves_only_playable_outputs(tmp_path, mbv3_checkpoint, long_clip):
     """A file size limit makes every write past it fail as a full disk does (EFBIG instead of ENOSPC)."""
     def limit():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
-    code, err = cli('--checkpoint', checkpoint, '--input-source', long_clip, '--output-alpha', 'pha.mp4',
+    code, err = cli('--checkpoint', mbv3_checkpoint, '--input-source', long_clip, '--output-alpha', 'pha.mp4',
                     '--output-composition', 'com.mkv', cwd=tmp_path, preexec_fn=limit)
     assert code == 1, err
     lines = [line for line in err.splitlines() if 'warning' not in line]
@@ -199,8 +191,8 @@ def wait_for_output(path, size, process, timeout=180):
         time.sleep(0.05)
 
 
-def test_sigterm_closes_outputs_like_ctrl_c(tmp_path, checkpoint, long_clip):
-    process = cli('--checkpoint', checkpoint, '--input-source', long_clip, '--output-alpha', 'pha.mp4',
+def test_sigterm_closes_outputs_like_ctrl_c(tmp_path, mbv3_checkpoint, long_clip):
+    process = cli('--checkpoint', mbv3_checkpoint, '--input-source', long_clip, '--output-alpha', 'pha.mp4',
                   '--output-foreground', 'fgr.mp4', cwd=tmp_path, wait=False)
     wait_for_output(tmp_path / 'pha.mp4', 20_000, process)
     process.send_signal(signal.SIGTERM)
@@ -211,8 +203,8 @@ def test_sigterm_closes_outputs_like_ctrl_c(tmp_path, checkpoint, long_clip):
 
 
 @pytest.mark.parametrize('name', ['pha.mp4', 'pha.mov', 'pha.mkv'])
-def test_killed_outright_outputs_play_to_about_the_last_second(tmp_path, checkpoint, long_clip, name):
-    process = cli('--checkpoint', checkpoint, '--input-source', long_clip, '--output-alpha', name,
+def test_killed_outright_outputs_play_to_about_the_last_second(tmp_path, mbv3_checkpoint, long_clip, name):
+    process = cli('--checkpoint', mbv3_checkpoint, '--input-source', long_clip, '--output-alpha', name,
                   cwd=tmp_path, wait=False)
     wait_for_output(tmp_path / name, 60_000, process)
     time.sleep(1.5)
@@ -233,13 +225,13 @@ def test_killed_outright_outputs_play_to_about_the_last_second(tmp_path, checkpo
     (['--output-foreground', 'afile/fgr.mp4'], 'cannot write afile/fgr.mp4'),
     (['--checkpoint', 'truncated.pth'], 'truncated.pth is not a PyTorch checkpoint'),
 ])
-def test_bad_options_fail_at_once_naming_the_flag(tmp_path, checkpoint, flags, message):
+def test_bad_options_fail_at_once_naming_the_flag(tmp_path, mbv3_checkpoint, flags, message):
     make_video(tmp_path / 'in.mp4', frames=2)
     (tmp_path / 'afile').write_text('a file, not a folder')
-    (tmp_path / 'truncated.pth').write_bytes(checkpoint.read_bytes()[:100_000])
+    (tmp_path / 'truncated.pth').write_bytes(mbv3_checkpoint.read_bytes()[:100_000])
     args = ['--input-source', 'in.mp4', '--output-alpha', 'pha.mp4']
     if '--checkpoint' not in flags:
-        args += ['--checkpoint', checkpoint]
+        args += ['--checkpoint', mbv3_checkpoint]
     code, err = cli(*args, *flags, cwd=tmp_path)
     assert code == 1 and err.count('\n') == 1 and err.startswith('inference.py: error: ') and message in err, err
     assert sorted(os.listdir(tmp_path)) == ['afile', 'in.mp4', 'truncated.pth']  # no output was started
