@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from inference import auto_downsample_ratio, convert_video  # noqa: E402
 from inference_utils import VideoReader  # noqa: E402
 from model import create_model  # noqa: E402
-from streaming.device import Placement  # noqa: E402
+from streaming.device import Placement, default_device  # noqa: E402
 
 
 def make_clip(path: str, frames: int, size=(1280, 720), rate=Fraction(30000, 1001)) -> None:
@@ -131,7 +131,7 @@ def main() -> None:
     parser.add_argument('--input', help='a video to convert (default: make a 1280x720 clip)')
     parser.add_argument('--frames', type=int, default=90, help='frames of the generated clip')
     parser.add_argument('--checkpoint', help='mobilenetv3 weights (default: random)')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--device', default=str(default_device()))
     parser.add_argument('--dtype', default='float32', choices=('float32', 'float16', 'bfloat16'))
     parser.add_argument('--seq-chunk', type=int, default=1)
     parser.add_argument('--repeat', type=int, default=2)

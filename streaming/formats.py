@@ -83,3 +83,25 @@ def check_writable(path: str, directory: bool) -> None:
         tempfile.TemporaryFile(dir=folder).close()
     except OSError as e:
         raise ConversionError(f'cannot write {path}: {e.strerror or e} ({folder})') from e
+
+
+def mp4_boxes(path: str) -> List[Tuple[bytes, int, int]]:
+    """The top-level boxes of an MP4/MOV file as `(type, offset, size)`; the last may run past the
+    end of a file that was cut. Any other file gives boxes of garbage types: check the first is `ftyp`."""
+    boxes = []
+    with open(path, 'rb') as file:
+        end = os.fstat(file.fileno()).st_size
+        position = 0
+        while position + 8 <= end:
+            file.seek(position)
+            header = file.read(16)
+            size, kind = int.from_bytes(header[:4], 'big'), header[4:8]
+            if size == 1 and len(header) == 16:  # a 64-bit size follows the type
+                size = int.from_bytes(header[8:16], 'big')
+            if size == 0:  # the box runs to the end of the file
+                size = end - position
+            boxes.append((kind, position, size))
+            if size < 8:
+                break
+            position += size
+    return boxes

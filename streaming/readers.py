@@ -24,7 +24,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .color import source_colors
-from .formats import ConversionError, list_images
+from .formats import ConversionError, list_images, mp4_boxes
 from .images import Size, image_to_rgb
 
 SEQUENCE_FRAME_RATE = Fraction(30)
@@ -43,19 +43,7 @@ def _warn(message: str) -> None:
 def _lacks_mp4_index(path: str) -> bool:
     """Whether `path` is an MP4/MOV (it starts with an `ftyp` box) whose top-level boxes have no `moov`,
     the index that locates its frames: a file cut off before its writer finished it."""
-    with open(path, 'rb') as file:
-        end = os.fstat(file.fileno()).st_size
-        position, kinds = 0, []
-        while position + 8 <= end:
-            file.seek(position)
-            header = file.read(16)
-            size, kind = int.from_bytes(header[:4], 'big'), header[4:8]
-            if size == 1 and len(header) == 16:  # a 64-bit size follows the type
-                size = int.from_bytes(header[8:16], 'big')
-            kinds.append(kind)
-            if size < 8:  # 0: the box runs to the end of the file
-                break
-            position += size
+    kinds = [kind for kind, _, _ in mp4_boxes(path)]
     return bool(kinds) and kinds[0] == b'ftyp' and b'moov' not in kinds
 
 

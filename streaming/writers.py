@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .audio import AudioTrack
 from .color import to_images, to_yuv420
-from .formats import ConversionError, container_options, video_codec
+from .formats import ConversionError, container_options, mp4_boxes, video_codec
 from .images import Size
 
 
@@ -158,8 +158,27 @@ class VideoWriter:
                 finished = False
                 if self.stream is None:
                     raise
+            if not finished and self.ext in ('.mp4', '.m4v', '.mov') and os.path.exists(self.path):
+                drop_incomplete_fragment(self.path)
             if os.path.exists(self.path) and (self.stream is None or not (finished or plays(self.path))):
                 os.remove(self.path)
+
+
+def drop_incomplete_fragment(path: str) -> None:
+    """Cut a fragmented MP4/MOV whose writing failed back to its last complete fragment (`moof` +
+    `mdat`), so that it ends cleanly instead of in a packet cut off midway."""
+    boxes = mp4_boxes(path)
+    end = os.path.getsize(path)
+    if not boxes or boxes[0][0] != b'ftyp':
+        return
+    keep = end
+    for i, (kind, offset, size) in enumerate(boxes):
+        complete = offset + size <= end and (kind != b'moof' or (i + 1 < len(boxes) and boxes[i + 1][0] == b'mdat'))
+        if not complete:
+            keep = boxes[i - 1][1] if kind == b'mdat' and i and boxes[i - 1][0] == b'moof' else offset
+            break
+    if keep < end:
+        os.truncate(path, keep)
 
 
 def plays(path: str) -> bool:

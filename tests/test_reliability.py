@@ -17,7 +17,7 @@ from PIL import Image
 from conftest import ROOT
 from inference import convert_video
 from media import make_video, probe, visible
-from streaming import ConversionError
+from streaming import ConversionError, VideoReader
 from stubs import StubMatting
 
 
@@ -179,9 +179,10 @@ def test_full_disk_is_one_line_and_leaves_only_playable_outputs(tmp_path, mbv3_c
     assert code == 1, err
     lines = [line for line in err.splitlines() if 'warning' not in line]
     assert len(lines) == 1 and lines[0].startswith('inference.py: error:') and 'File too large' in lines[0], err
-    for name in ('pha.mp4', 'com.mkv'):
-        if (tmp_path / name).exists():
-            assert probe(tmp_path / name)['frames'] > 0, name
+    if (tmp_path / 'pha.mp4').exists():  # cut back to its last complete fragment: it decodes to the end
+        assert probe(tmp_path / 'pha.mp4')['frames'] > 0
+    if (tmp_path / 'com.mkv').exists():  # ends in a cut packet, which players (and the reader) skip
+        assert len(list(VideoReader(tmp_path / 'com.mkv').frames())) > 0
 
 
 def wait_for_output(path, size, process, timeout=180):

@@ -17,7 +17,7 @@ from streaming.color import to_images, to_yuv420
 from streaming.formats import ConversionError, natural_key
 from streaming.images import image_to_rgb
 from streaming.threads import ThreadedWriter, Turns, prefetch
-from streaming.writers import to_fraction
+from streaming.writers import drop_incomplete_fragment, to_fraction
 from media import decode_rgb, decode_rgba, frame_color, make_video, probe, visible, set_mp4_rotation
 
 NTSC = Fraction(30000, 1001)
@@ -419,3 +419,15 @@ def test_background_video_loops(tmp_path):
     assert out.shape == (7, 3, 16, 16)
     for t in range(7):
         assert_color(out[t].permute(1, 2, 0).numpy() * 255, frame_color(t % 3))
+
+
+def test_a_cut_fragmented_mp4_is_trimmed_to_its_last_complete_fragment(tmp_path):
+    writer = VideoWriter(tmp_path / 'out.mp4', 30)
+    writer.write(torch.rand(90, 3, 48, 64))  # three one-second fragments
+    writer.close()
+    data = (tmp_path / 'out.mp4').read_bytes()
+    (tmp_path / 'cut.mp4').write_bytes(data[:int(len(data) * 0.77)])  # inside the third fragment
+    with pytest.raises(av.error.InvalidDataError):
+        probe(tmp_path / 'cut.mp4')
+    drop_incomplete_fragment(str(tmp_path / 'cut.mp4'))
+    assert probe(tmp_path / 'cut.mp4')['frames'] == 60
