@@ -1,9 +1,18 @@
 """Adaptive quality for `--target-fps`: the downsample ratio steps down a ladder when the network
-cannot hold the target and back up when it has room, with hysteresis so that it does not flap."""
+cannot hold the target and back up when it has room, with hysteresis so that it does not flap.
+
+A new ratio resets the recurrent states (`set_ratio`): they have the downsampled frame's size.
+Resizing them to the new size instead (bilinear) was measured on the real weights and clips
+(`benchmarks/benchmark_live.py --ratio-switch`, documentation/live.md): it is no better on the
+first frames after the switch and worse after them (the resized memory lingers), where the reset
+network matches one that ran at the new ratio from the start within ~1/255 after 5 frames.
+"""
 import statistics
 import time
 from collections import deque
 from typing import Deque, Dict, List
+
+from ..matter import Matter
 
 STEP = 0.8           # each rung's ratio is this much of the one above: ~0.64x the pixels, ~0.7x the time
 WINDOW = 15          # frames per measurement
@@ -62,3 +71,10 @@ class RatioController:
     def _move(self, step: int) -> None:
         self.rung += step
         self.busy.clear()
+
+
+def set_ratio(matter: Matter, ratio: float) -> None:
+    """Run `matter` at `ratio` from the next frame; a change resets the recurrent states (see above)."""
+    if ratio != matter.downsample_ratio:
+        matter.reset()
+        matter.downsample_ratio = ratio

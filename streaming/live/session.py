@@ -21,10 +21,9 @@ from PIL import Image
 from ..background import GREEN, check_background
 from ..formats import ConversionError
 from ..matter import Matter, auto_downsample_ratio, check_downsample_ratio
-from .adaptive import RatioController
+from .adaptive import RatioController, set_ratio
 from .frame import LiveFrame
 from .latest import Closed, LatestFrames, Stalled
-from .ratio import set_ratio
 from .sinks import Sink, SinkError, open_sink
 from .sources import Captured, Source, SourceError, open_source, stalled
 from .stats import LiveStats
@@ -162,7 +161,7 @@ class LiveSession:
             elif (image.shape[1], image.shape[0]) != size:
                 self._restarted(f'{self.source.name}: frames changed size to {image.shape[1]}x{image.shape[0]}; '
                                 f'scaled to {size[0]}x{size[1]}, recurrent states reset')
-                image = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+                image = np.array(Image.fromarray(image).resize(size, Image.BILINEAR))
             elif last_pts is not None and captured.pts < last_pts - RESTART_GAP:
                 self._restarted(f'{self.source.name}: timestamps went back {last_pts - captured.pts:.1f} s (the '
                                 f'source restarted); recurrent states reset')
@@ -180,7 +179,7 @@ class LiveSession:
             self.stats.output(captured.arrived, now, frame.ratio)
             self.stats.dropped = self.queue.dropped
             if controller is not None:
-                set_ratio(self.matter, controller.update(now - started), size)
+                set_ratio(self.matter, controller.update(now - started))
             if self.on_second is not None and now >= next_second:
                 next_second = now + 1
                 self.on_second(self.stats)

@@ -173,11 +173,12 @@ class RawSource(Source):
         width, height = self.size
         length = width * height * 3
         while True:
-            data = self.stream.read(length)
-            if not data:
+            data = bytearray(length)  # a new writable buffer per frame: the frame is handed on as it is
+            read = self.stream.readinto(data)
+            if not read:
                 return
-            if len(data) < length:
-                raise SourceError(f'{self.name} closed inside a frame ({len(data)} of its {length} bytes for '
+            if read < length:
+                raise SourceError(f'{self.name} closed inside a frame ({read} of its {length} bytes for '
                                   f'{width}x{height} rgb24); is --input-size the size the sender writes?')
             now = time.monotonic()
             yield Captured(np.frombuffer(data, np.uint8).reshape(height, width, 3), now, now)
