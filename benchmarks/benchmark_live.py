@@ -60,8 +60,7 @@ def run(model, clip: str, ratio: float, target_fps) -> dict:
 
 def benchmark(args) -> None:
     model = create_model(checkpoint=args.checkpoint) if args.checkpoint else create_model()
-    print(f'{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, '
-          f'load average before: {os.getloadavg()[0]:.1f}; {args.seconds:g} s per run, {args.rounds} rounds', flush=True)
+    print(f'{os.cpu_count()} cores, torch {torch.__version__}, load average before: {os.getloadavg()[0]:.1f}; {args.seconds:g} s per run, {args.rounds} rounds', flush=True)
     results = {}
     with tempfile.TemporaryDirectory() as folder:
         clips = {}
@@ -69,18 +68,21 @@ def benchmark(args) -> None:
             clips[name] = os.path.join(folder, f'{name}.mp4')
             make_clip(clips[name], size, args.seconds)
         for round_ in range(args.rounds):
-            for name, (size, ratio) in SIZES.items():
-                for target in (None, args.target_fps):
-                    summary = run(model, clips[name], ratio, target)
-                    results.setdefault((name, ratio, target), []).append(summary)
+            for threads in args.threads:
+                torch.set_num_threads(threads)
+                for name, (size, ratio) in SIZES.items():
+                    for target in (None, args.target_fps):
+                        summary = run(model, clips[name], ratio, target)
+                        results.setdefault((threads, name, ratio, target), []).append(summary)
     print(f'load average after: {os.getloadavg()[0]:.1f}\n')
-    print('| source (30 fps) | ratio | --target-fps | output fps | latency median | latency p95 | dropped | ratios used |')
-    print('| --- | --- | --- | --- | --- | --- | --- | --- |')
-    for (name, ratio, target), runs in results.items():
+    print('| threads | source (30 fps) | ratio | --target-fps | output fps | latency median | latency p95 | dropped | '
+          'ratios used |')
+    print('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+    for (threads, name, ratio, target), runs in results.items():
         def mean(key):
             return statistics.mean(r[key] for r in runs)
         used = sorted({round(x, 3) for r in runs for x in r['downsample_ratios_used']}, reverse=True)
-        print(f'| {name} | {ratio} | {target or "-"} | {mean("output_fps"):.1f} | {mean("latency_median_ms"):.0f} ms | '
+        print(f'| {threads} | {name} | {ratio} | {target or "-"} | {mean("output_fps"):.1f} | {mean("latency_median_ms"):.0f} ms | '
               f'{mean("latency_p95_ms"):.0f} ms | {100 * mean("drop_rate"):.0f}% | '
               f'{", ".join(map(str, used)) if target else "-"} |')
 
@@ -130,6 +132,8 @@ def main() -> None:
     parser.add_argument('--checkpoint', help='weights (default: random; the speed does not depend on them)')
     parser.add_argument('--seconds', type=float, default=10, help='length of each run (default 10)')
     parser.add_argument('--rounds', type=int, default=2)
+    parser.add_argument('--threads', type=int, nargs='+', default=[torch.get_num_threads()],
+                        help="the network's threads, each in turn (default: torch's)")
     parser.add_argument('--target-fps', type=float, default=24)
     parser.add_argument('--ratio-switch', action='store_true', help='measure ratio changes instead (needs --real)')
     parser.add_argument('--real', default=str(Path(__file__).resolve().parent.parent.parent / 'shared' / 'real'))

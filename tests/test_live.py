@@ -212,3 +212,27 @@ def test_ratio_controller_lowers_raises_with_hysteresis(monkeypatch):
     assert run(fast) == pytest.approx(0.4)
     assert run(fast, 10 * WINDOW) == pytest.approx(0.5)  # and up to the highest, no further
     assert run(1 / 5, 10 * WINDOW) == pytest.approx(0.25)  # and down to the lowest, no further
+
+
+def test_stream_sink_sends_mpegts_over_udp(tmp_path, matter):
+    clip = tmp_path / 'clip.mp4'
+    make_video(clip, size=SIZE, frames=10)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(('127.0.0.1', 0))
+        url = f'udp://127.0.0.1:{s.getsockname()[1]}'
+    received = []
+
+    def receive():
+        with pytest.raises(SourceError, match='no frame for 2 s'):
+            for captured in open_source(url, timeout=2).frames():
+                received.append(captured)
+    receiver = threading.Thread(target=receive)
+    receiver.start()
+    time.sleep(0.5)  # listening
+    frames = list(LiveSession(matter, str(clip), [url], log=lambda _: None))
+    receiver.join()
+    assert len(received) == len(frames) == 10
+    assert received[0].image.shape == (SIZE[1], SIZE[0], 3)
+    assert all(b.pts > a.pts for a, b in zip(received, received[1:]))
+    # The composition over green came through (H.264 is lossy: roughly).
+    assert np.abs(received[-1].image.astype(int) - frames[-1].image()).mean() < 12

@@ -15,7 +15,8 @@ from typing import Deque, Dict, List
 from ..matter import Matter
 
 STEP = 0.8           # each rung's ratio is this much of the one above: ~0.64x the pixels, ~0.7x the time
-WINDOW = 15          # frames per measurement
+WINDOW = 15          # frames per measurement...
+MEASURE_SECONDS = 1  # ...or fewer (2 at least) when they took this long: a slow network is seen at once
 RAISE_MARGIN = 1.3   # raise only when the network could run this much faster than the target
 BACKOFF = 5.0        # seconds before retrying a ratio that could not hold the target; doubles each time
 
@@ -35,8 +36,8 @@ class RatioController:
 
     `update(busy)` takes the seconds the last frame kept the network's thread busy (matting and
     the sinks: what decides the most frames a second, whatever the source's rate) and returns the
-    ratio for the next frame. After a change it waits for `WINDOW` frames at the new ratio. It
-    lowers the ratio when the median of the last `WINDOW` frames is slower than the target, and
+    ratio for the next frame. After a change it waits for `WINDOW` frames at the new ratio (or
+    a second of them). It lowers the ratio when the median of those frames is slower than the target, and
     raises it when they are `RAISE_MARGIN` times faster; a ratio it had to leave is retried only
     after `BACKOFF` seconds, doubling each time it fails again.
     """
@@ -55,7 +56,7 @@ class RatioController:
 
     def update(self, busy: float) -> float:
         self.busy.append(busy)
-        if len(self.busy) < WINDOW:
+        if len(self.busy) < WINDOW and (len(self.busy) < 2 or sum(self.busy) < MEASURE_SECONDS):
             return self.ratio
         capacity = 1 / max(statistics.median(self.busy), 1e-9)
         now = time.monotonic()

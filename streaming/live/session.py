@@ -74,6 +74,13 @@ class LiveSession:
             log(f'opening {source}')
             source = open_source(source, input_size, realtime, timeout, frame_rate)
         self.source = source
+        self.queue = LatestFrames(queue_size, drop=self.source.live)
+        self.stats = LiveStats()
+        self._reset = threading.Event()
+        self._stop = threading.Event()
+        self._closed = False
+        self._capture_thread: Optional[threading.Thread] = None
+        self._background = None
         self.sinks: List[Sink] = []
         try:
             for output in outputs:
@@ -82,13 +89,6 @@ class LiveSession:
         except BaseException:
             self.close()
             raise
-        self.queue = LatestFrames(queue_size, drop=self.source.live)
-        self.stats = LiveStats()
-        self._reset = threading.Event()
-        self._stop = threading.Event()
-        self._closed = False
-        self._capture_thread: Optional[threading.Thread] = None
-        self._background = None
 
     def reset(self) -> None:
         """Forget the recurrent states before the next frame (a new scene, a new person)."""
@@ -222,12 +222,11 @@ class LiveSession:
             return
         self._closed = True
         self.source.close()
-        if hasattr(self, 'queue'):
-            self.queue.close()
-            self.queue.discard()
-            if self._capture_thread is not None:
-                self._capture_thread.join(timeout=self.timeout)
-            self.stats.dropped = self.queue.dropped
+        self.queue.close()
+        self.queue.discard()
+        if self._capture_thread is not None:
+            self._capture_thread.join(timeout=self.timeout)
+        self.stats.dropped = self.queue.dropped
         if self._background is not None:
             self._background.close()
         for sink in self.sinks:

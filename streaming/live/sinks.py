@@ -49,6 +49,7 @@ class WindowSink(Sink):
     name = 'window'
 
     def __init__(self, title: str = 'Robust Video Matting'):
+        os.environ.setdefault('PYGAME_HIDE_SUPPORT_PROMPT', '1')  # its banner would go to stdout, maybe a sink
         try:
             import pygame
         except ImportError as e:
