@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 from media import make_video, probe
 from model import create_model
@@ -26,14 +25,6 @@ from streaming.live.sinks import StdoutSink, recording
 from streaming.live.sources import RawSource, open_source
 
 SIZE = (64, 48)
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -111,7 +111,7 @@ def decoded_frames(path):
         return [frame.to_ndarray(format='rgb24') for frame in container.decode(video=0)]
 
 
-def test_udp_stream_recorded_live_matches_convert_video(tmp_path, mbv3_weights):
+def test_udp_stream_recorded_live_matches_convert_video(tmp_path, mbv3_weights, one_thread):
     clip = tmp_path / 'clip.ts'
     make_ts(clip)
     url = f'udp://127.0.0.1:{free_udp_port()}'
@@ -137,12 +137,8 @@ def test_udp_stream_recorded_live_matches_convert_video(tmp_path, mbv3_weights):
     source.mkdir()
     for i, index in enumerate(kept):
         av.VideoFrame.from_ndarray(decoded_frames(clip)[index], format='rgb24').to_image().save(source / f'{i:04d}.png')
-    torch.set_num_threads(1)
-    try:
-        convert_video(create_model(checkpoint=mbv3_weights), str(source), output_alpha=str(tmp_path / 'alpha'),
-                      progress=False, device='cpu')
-    finally:
-        torch.set_num_threads(os.cpu_count() or 1)
+    convert_video(create_model(checkpoint=mbv3_weights), str(source), output_alpha=str(tmp_path / 'alpha'),
+                  progress=False, device='cpu')
     expected = [np.asarray(Image.open(p)) for p in sorted((tmp_path / 'alpha').glob('*.png'))]
     live_alpha = [np.asarray(Image.open(p))[..., 3] for p in recorded]
     assert len(expected) == len(live_alpha)

@@ -15,7 +15,6 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Uni
 
 import av
 import numpy as np
-import torch
 from PIL import Image
 
 from ..background import GREEN, check_background

@@ -78,9 +78,10 @@ class PyAVSource(Source):
         super().__init__(name, True, float(stream.average_rate or stream.guessed_rate or 30))
         self.container, self.stream, self.timeout = container, stream, timeout
         self.stream.thread_type = 'SLICE'  # frame threads would hold frames back, one per thread
-        self._closed = False
+        self._closed = self._running = False
 
     def frames(self) -> Iterator[Captured]:
+        self._running = True
         try:
             for frame in self.container.decode(self.stream):
                 now = time.monotonic()
@@ -97,6 +98,8 @@ class PyAVSource(Source):
 
     def close(self) -> None:
         self._closed = True
+        if not self._running:  # else `frames()` closes it, on its thread, after its read returns
+            self.container.close()
 
 
 def open_network(url: str, timeout: float) -> PyAVSource:
