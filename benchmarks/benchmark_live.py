@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from model import create_model  # noqa: E402
 from streaming import Matter  # noqa: E402
 from streaming.live import LiveSession  # noqa: E402
+from streaming.live.adaptive import state_sizes  # noqa: E402
 
 SIZES = {'640x480': ((640, 480), 0.5), '1280x720': ((1280, 720), 0.4)}
 
@@ -100,12 +101,9 @@ def ratio_switch(args) -> None:
                 if mode == 'reset':
                     matter.reset()
                 else:
-                    h, w = int(image.shape[0] * ratio), int(image.shape[1] * ratio)
-                    states = []
-                    for state in matter.states:
-                        h, w = -(-h // 2), -(-w // 2)  # the encoder's strides and the decoder's pooling round up
-                        states.append(F.interpolate(state, size=(h, w), mode='bilinear', align_corners=False))
-                    matter.states = states
+                    sizes = state_sizes((image.shape[1], image.shape[0]), ratio, len(matter.states))
+                    matter.states = [F.interpolate(state, size=hw, mode='bilinear', align_corners=False)
+                                     for state, hw in zip(matter.states, sizes)]
             matter.downsample_ratio = ratio
             alphas.append(matter(image[None])[1][0, 0].numpy())
         return np.stack(alphas)

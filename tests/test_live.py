@@ -20,7 +20,7 @@ from model import create_model
 from streaming import Matter
 from streaming.live import Captured, LiveSession, SinkError, Source, SourceError, open_sink
 from streaming.live import sinks as live_sinks
-from streaming.live.adaptive import RAISE_MARGIN, WINDOW, RatioController, ladder
+from streaming.live.adaptive import RAISE_MARGIN, WINDOW, RatioController, ladder, set_ratio, state_sizes
 from streaming.live.sinks import StdoutSink, recording
 from streaming.live.sources import RawSource, open_source
 
@@ -227,3 +227,16 @@ def test_stream_sink_sends_mpegts_over_udp(tmp_path, matter):
     assert all(b.pts > a.pts for a, b in zip(received, received[1:]))
     # The composition over green came through (H.264 is lossy: roughly).
     assert np.abs(received[-1].image.astype(int) - frames[-1].image()).mean() < 12
+
+
+def test_ratio_change_resizes_states_going_down_and_resets_going_up(matter):
+    image = np.random.default_rng(0).integers(0, 255, (1, 90, 160, 3), dtype=np.uint8)
+    matter.downsample_ratio = 0.5
+    matter(image)
+    set_ratio(matter, 0.3, (160, 90))
+    assert [tuple(s.shape[2:]) for s in matter.states] == state_sizes((160, 90), 0.3, 4) == [(14, 24), (7, 12),
+                                                                                           (4, 6), (2, 3)]
+    matter(image)  # the network takes them: the sizes are the ones it makes at 0.3
+    assert [tuple(s.shape[2:]) for s in matter.states] == state_sizes((160, 90), 0.3, 4)
+    set_ratio(matter, 0.5, (160, 90))
+    assert matter.states == [None] * 4 and matter.downsample_ratio == 0.5

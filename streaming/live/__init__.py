@@ -5,7 +5,7 @@
     session   LiveSession: capture thread -> queue -> network -> sinks, an iterator of LiveFrames
     frame     LiveFrame: one matted frame, rendered for each sink once
     sinks     window, virtual camera, network stream, recording, stdout
-    adaptive  --target-fps: the ratio that holds a frame rate, with hysteresis; a new ratio resets the states
+    adaptive  --target-fps: the ratio that holds a frame rate, with hysteresis; the states across a ratio change
     stats     fps, drops, latency; a line a second and a JSON summary
 
 `live.py` is the command line; documentation/live.md the guide.

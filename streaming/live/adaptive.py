@@ -1,17 +1,20 @@
 """Adaptive quality for `--target-fps`: the downsample ratio steps down a ladder when the network
 cannot hold the target and back up when it has room, with hysteresis so that it does not flap.
 
-A new ratio resets the recurrent states (`set_ratio`): they have the downsampled frame's size.
-Resizing them to the new size instead (bilinear) was measured on the real weights and clips
-(`benchmarks/benchmark_live.py --ratio-switch`, documentation/live.md): it is no better on the
-first frames after the switch and worse after them (the resized memory lingers), where the reset
-network matches one that ran at the new ratio from the start within ~1/255 after 5 frames.
+The recurrent states have the downsampled frame's size, so a new ratio must resize or reset them
+(`set_ratio`). Measured on the real weights and clips (`benchmarks/benchmark_live.py
+--ratio-switch`, documentation/live.md): going down, resizing avoids the flash a reset makes on
+the first frames (up to 4.4/255 mean alpha error against a network that ran at the new ratio from
+the start, 0.8 resized) and stays within ~1/255 after; going up, a reset is better.
 """
 import statistics
 import time
 from collections import deque
-from typing import Deque, Dict, List
+from typing import Deque, Dict, List, Tuple
 
+import torch.nn.functional as F
+
+from ..images import Size
 from ..matter import Matter
 
 STEP = 0.8           # each rung's ratio is this much of the one above: ~0.64x the pixels, ~0.7x the time
@@ -74,8 +77,27 @@ class RatioController:
         self.busy.clear()
 
 
-def set_ratio(matter: Matter, ratio: float) -> None:
-    """Run `matter` at `ratio` from the next frame; a change resets the recurrent states (see above)."""
-    if ratio != matter.downsample_ratio:
+def state_sizes(size: Size, ratio: float, count: int) -> List[Tuple[int, int]]:
+    """The `(h, w)` of the `count` recurrent states for frames of `size` `(W, H)` at `ratio`: the
+    downsampled frame (`floor(H * ratio)`, as `F.interpolate` makes it) halved 1..count times,
+    rounding up, as the encoder's strided layers and the decoder's pooling do."""
+    h, w = int(size[1] * ratio), int(size[0] * ratio)
+    sizes = []
+    for _ in range(count):
+        h, w = -(-h // 2), -(-w // 2)
+        sizes.append((h, w))
+    return sizes
+
+
+def set_ratio(matter: Matter, ratio: float, size: Size) -> None:
+    """Run `matter` at `ratio` from the next frame, for frames of `size` `(W, H)`: a lower ratio
+    resizes the recurrent states to it (bilinear), a higher one resets them (see above)."""
+    if ratio == matter.downsample_ratio:
+        return
+    lower = ratio < matter.downsample_ratio
+    if lower and all(state is not None for state in matter.states):
+        matter.states = [F.interpolate(state, size=hw, mode='bilinear', align_corners=False)
+                         for state, hw in zip(matter.states, state_sizes(size, ratio, len(matter.states)))]
+    else:
         matter.reset()
-        matter.downsample_ratio = ratio
+    matter.downsample_ratio = ratio

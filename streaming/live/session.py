@@ -178,7 +178,7 @@ class LiveSession:
             self.stats.output(captured.arrived, now, frame.ratio)
             self.stats.dropped = self.queue.dropped
             if controller is not None:
-                set_ratio(self.matter, controller.update(now - started))
+                set_ratio(self.matter, controller.update(now - started), size)
             if self.on_second is not None and now >= next_second:
                 next_second = now + 1
                 self.on_second(self.stats)
