@@ -9,6 +9,7 @@ import io
 import os
 import socket
 import statistics
+import subprocess
 import threading
 import time
 
@@ -240,3 +241,33 @@ def test_ratio_change_resizes_states_going_down_and_resets_going_up(matter):
     assert [tuple(s.shape[2:]) for s in matter.states] == state_sizes((160, 90), 0.3, 4)
     set_ratio(matter, 0.5, (160, 90))
     assert matter.states == [None] * 4 and matter.downsample_ratio == 0.5
+
+
+@pytest.fixture
+def virtual_display():
+    """An X display (Xvfb, installed by .ci/setup) for this test: its DISPLAY value."""
+    server = subprocess.Popen(['Xvfb', '-displayfd', '1', '-screen', '0', '320x240x24', '-nolisten', 'tcp'],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        yield f':{server.stdout.readline().strip()}'
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_window_shows_the_composition_r_resets_q_quits(tmp_path, matter, monkeypatch, virtual_display):
+    monkeypatch.setenv('DISPLAY', virtual_display)
+    monkeypatch.delenv('SDL_VIDEODRIVER', raising=False)
+    clip = tmp_path / 'clip.mp4'
+    make_video(clip, size=SIZE, frames=12)
+    session = LiveSession(matter, str(clip), ['window'], log=lambda _: None)
+    import pygame
+    for frame in session:
+        shown = pygame.surfarray.array3d(pygame.display.get_surface()).transpose(1, 0, 2)
+        assert np.array_equal(shown, frame.image())
+        if frame.index == 2:
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_r))
+        if frame.index == 4:
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_q))
+    assert session.stats.resets == 1  # r, read after frame 3 was shown
+    assert session.stats.frames_out == 6  # q, read after frame 5 was shown, stopped the run
