@@ -37,14 +37,18 @@ def test_faster_source_drops_oldest_and_latency_stays_bounded(tmp_path, matter):
     clip = tmp_path / 'fast.mp4'
     make_video(clip, size=(160, 120), frames=240, rate=120)  # 2 s at 120 fps: several times the network's rate
     session = LiveSession(matter, str(clip), realtime=True, log=lambda _: None)
-    frames = list(session)
+    frames, shown = [], []
+    for frame in session:
+        frames.append(frame)
+        shown.append(time.monotonic())
     stats = session.stats.summary()
     assert stats['frames_in'] == 240
     assert stats['dropped'] > 120 and stats['frames_out'] == len(frames) == 240 - stats['dropped']
     assert all(b.pts > a.pts for a, b in zip(frames, frames[1:]))
-    # Never more than the frame in the network plus the one waiting: latency stays within a few output intervals.
-    interval = 1 / stats['output_fps']
-    assert stats['latency_p95_ms'] / 1000 < 4 * interval, (stats, interval)
+    # Never more than the frame in the network plus the one waiting: latency stays within a few
+    # output intervals (their p95: the network's time per frame varies on a shared machine).
+    interval = float(np.percentile(np.diff(shown), 95))
+    assert stats['latency_p95_ms'] / 1000 < 3 * interval, (stats, interval)
     latencies = session.stats.latencies
     third = len(latencies) // 3
     assert statistics.median(latencies[-third:]) < 2 * statistics.median(latencies[:third]) + interval  # no drift

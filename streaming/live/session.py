@@ -28,6 +28,7 @@ from .sources import Captured, Source, SourceError, open_source, stalled
 from .stats import LiveStats
 
 RESTART_GAP = 1.0  # seconds back in time of the source's pts that mean it restarted
+STALL_GRACE = 1.0  # beyond --timeout, for a source that times out on its own to hand over its last frames
 SINK_ERRORS = (ConversionError, OSError, av.error.FFmpegError, RuntimeError)
 
 
@@ -117,7 +118,7 @@ class LiveSession:
     def _next(self) -> Optional[Captured]:
         """The next frame to matte, or None when the source ended; SourceError when it stalled or failed."""
         try:
-            return self.queue.get(self.timeout)
+            return self.queue.get(self.timeout + STALL_GRACE)
         except Stalled:
             raise SourceError(stalled(self.source.name, self.timeout)) from None
         except Closed as e:

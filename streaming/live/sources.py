@@ -23,7 +23,7 @@ URL_SCHEMES = ('rtsp', 'rtsps', 'rtmp', 'udp', 'rtp', 'srt', 'tcp', 'http', 'htt
 CAMERA_FORMATS = {'linux': 'v4l2', 'darwin': 'avfoundation', 'win32': 'dshow'}
 # Small probes: a live stream's codec parameters come with its first key frame; FFmpeg's defaults
 # (5 s of analysis) would hold the first frame back that long.
-NETWORK_OPTIONS = {'analyzeduration': '500000', 'probesize': '500000'}
+NETWORK_OPTIONS = {'analyzeduration': '500000', 'probesize': '32768'}
 # UDP: a large socket buffer, and overruns of it are data lost, not the end of the stream.
 UDP_OPTIONS = {'buffer_size': '4194304', 'fifo_size': '100000', 'overrun_nonfatal': '1'}
 
@@ -84,10 +84,12 @@ class PyAVSource(Source):
         self._running = True
         try:
             for frame in self.container.decode(self.stream):
-                now = time.monotonic()
-                pts = float(frame.pts * frame.time_base) if frame.pts is not None else now
-                yield Captured(frame.to_ndarray(format='rgb24', **source_colors(frame)), pts, now)
+                yield self._captured(frame)
         except av.error.ExitError as e:  # PyAV's read timeout
+            # The demuxer holds a stream's last frame until the stream ends (MPEG-TS cannot tell its
+            # end before), and the decoder may hold one more: out with them, then give up.
+            for frame in self.stream.codec_context.decode(None):
+                yield self._captured(frame)
             if not self._closed:
                 raise SourceError(stalled(self.name, self.timeout)) from e
         except av.error.FFmpegError as e:
@@ -95,6 +97,12 @@ class PyAVSource(Source):
                 raise SourceError(f'{self.name}: the stream failed ({e.strerror})') from e
         finally:
             self.container.close()
+
+    @staticmethod
+    def _captured(frame: av.VideoFrame) -> Captured:
+        now = time.monotonic()
+        pts = float(frame.pts * frame.time_base) if frame.pts is not None else now
+        return Captured(frame.to_ndarray(format='rgb24', **source_colors(frame)), pts, now)
 
     def close(self) -> None:
         self._closed = True
