@@ -275,3 +275,14 @@ def test_window_shows_the_composition_r_resets_q_quits(tmp_path, matter, monkeyp
             pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_q))
     assert session.stats.resets == 1  # r, read after frame 3 was shown
     assert session.stats.frames_out == 6  # q, read after frame 5 was shown, stopped the run
+
+
+def test_target_fps_out_of_reach_lowers_the_ratio_to_its_floor(tmp_path, matter):
+    clip = tmp_path / 'clip.mp4'
+    make_video(clip, size=(160, 120), frames=90)
+    matter.downsample_ratio = 0.5
+    session = LiveSession(matter, str(clip), target_fps=10_000, min_ratio=0.25, log=lambda _: None)
+    frames = list(session)
+    used = session.stats.summary()['downsample_ratios_used']
+    assert used == pytest.approx(ladder(0.5, 0.25))  # one rung at a time, down to --min-ratio
+    assert len(frames) == 90 and frames[-1].ratio == 0.25  # each change went through the network

@@ -153,11 +153,7 @@ class LiveSession:
             image = captured.image
             if size is None:
                 size = (image.shape[1], image.shape[0])
-                self._background = bgr = self.matter.background(self.background_spec, size)
-                ratio = self.matter.downsample_ratio or auto_downsample_ratio(size[1], size[0])
-                self.matter.downsample_ratio = ratio
-                if self.target_fps is not None:
-                    controller = RatioController(self.target_fps, ratio, min(self.min_ratio, ratio))
+                bgr, controller = self._start(size)
             elif (image.shape[1], image.shape[0]) != size:
                 self._restarted(f'{self.source.name}: frames changed size to {image.shape[1]}x{image.shape[0]}; '
                                 f'scaled to {size[0]}x{size[1]}, recurrent states reset')
@@ -184,6 +180,16 @@ class LiveSession:
                 next_second = now + 1
                 self.on_second(self.stats)
             yield frame
+
+    def _start(self, size: Tuple[int, int]) -> Tuple[Any, Optional[RatioController]]:
+        """At the first frame, of `size` `(W, H)`: the background, the ratio, its controller."""
+        self._background = self.matter.background(self.background_spec, size)
+        ratio = self.matter.downsample_ratio or auto_downsample_ratio(size[1], size[0])
+        self.matter.downsample_ratio = ratio
+        controller = None
+        if self.target_fps is not None:
+            controller = RatioController(self.target_fps, ratio, min(self.min_ratio, ratio))
+        return self._background, controller
 
     def _restarted(self, message: Optional[str]) -> None:
         ratio = self.matter.downsample_ratio
