@@ -286,3 +286,13 @@ def test_target_fps_out_of_reach_lowers_the_ratio_to_its_floor(tmp_path, matter)
     used = session.stats.summary()['downsample_ratios_used']
     assert used == pytest.approx(ladder(0.5, 0.25))  # one rung at a time, down to --min-ratio
     assert len(frames) == 90 and frames[-1].ratio == 0.25  # each change went through the network
+
+
+def test_missing_camera_lists_the_cameras_there_are(monkeypatch):
+    exists = os.path.exists
+    monkeypatch.setattr(os.path, 'exists', lambda path: path != '/dev/video7' and exists(path))
+    monkeypatch.setattr('glob.glob', lambda pattern: [])
+    with pytest.raises(SourceError, match=r'camera /dev/video7 does not exist \(cameras here: none\); plug one in'):
+        open_source('7')
+    with pytest.raises(SourceError, match='is not a camera .*, a URL .*, - \\(stdin\\) or a video file'):
+        open_source('no-such-thing.mp4')
