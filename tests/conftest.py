@@ -1,4 +1,4 @@
-"""Fixtures shared by several test files: filled weights, an offline torch.hub, a local 'release'."""
+"""Fixtures shared by several test files: filled weights, an offline torch.hub, a local 'release', one torch thread."""
 import urllib.error
 from pathlib import Path
 
@@ -45,3 +45,12 @@ def published_release(tmp_path, monkeypatch, mbv3_weights):
     monkeypatch.setitem(model.checkpoint.PUBLISHED_URLS, 'mobilenetv3', release.as_uri())
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
     return release
+
+
+@pytest.fixture
+def one_thread():
+    """torch runs this test's work on one thread (restored after)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -90,14 +90,6 @@ def test_resume_continues_at_the_next_epoch_with_the_optimizer_state(first_run, 
     load_matting_network(run_dir / 'ckpt' / 'epoch-1.pth')
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_non_finite_loss_stops_saves_and_resumes_mid_epoch(data_root, tmp_path, monkeypatch, capsys, one_thread):
     calls = []
 

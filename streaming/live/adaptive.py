@@ -1,0 +1,103 @@
+"""Adaptive quality for `--target-fps`: the downsample ratio steps down a ladder when the network
+cannot hold the target and back up when it has room, with hysteresis so that it does not flap.
+
+The recurrent states have the downsampled frame's size, so a new ratio must resize or reset them
+(`set_ratio`). Measured on the real weights and clips (`benchmarks/benchmark_live.py
+--ratio-switch`, documentation/live.md): going down, resizing avoids the flash a reset makes on
+the first frames (up to 4.4/255 mean alpha error against a network that ran at the new ratio from
+the start, 0.8 resized) and stays within ~1/255 after; going up, a reset is better.
+"""
+import statistics
+import time
+from collections import deque
+from typing import Deque, Dict, List, Tuple
+
+import torch.nn.functional as F
+
+from ..images import Size
+from ..matter import Matter
+
+STEP = 0.8           # each rung's ratio is this much of the one above: ~0.64x the pixels, ~0.7x the time
+WINDOW = 15          # frames per measurement...
+MEASURE_SECONDS = 1  # ...or fewer (2 at least) when they took this long: a slow network is seen at once
+RAISE_MARGIN = 1.3   # raise only when the network could run this much faster than the target
+BACKOFF = 5.0        # seconds before retrying a ratio that could not hold the target; doubles each time
+
+
+def ladder(high: float, low: float) -> List[float]:
+    """The ratios from `high` down to `low` (both included), each `STEP` times the one before."""
+    rungs = [high]
+    while rungs[-1] * STEP > low * 1.001:
+        rungs.append(rungs[-1] * STEP)
+    if rungs[-1] > low:
+        rungs.append(low)
+    return rungs
+
+
+class RatioController:
+    """Chooses the downsample ratio that holds `target_fps`.
+
+    `update(busy)` takes the seconds the last frame kept the network's thread busy (matting and
+    the sinks: what decides the most frames a second, whatever the source's rate) and returns the
+    ratio for the next frame. After a change it waits for `WINDOW` frames at the new ratio (or
+    a second of them). It lowers the ratio when the median of those frames is slower than the target, and
+    raises it when they are `RAISE_MARGIN` times faster; a ratio it had to leave is retried only
+    after `BACKOFF` seconds, doubling each time it fails again.
+    """
+
+    def __init__(self, target_fps: float, high: float, low: float):
+        self.target = target_fps
+        self.rungs = ladder(high, low)
+        self.rung = 0
+        self.busy: Deque[float] = deque(maxlen=WINDOW)
+        self.blocked_until: Dict[int, float] = {}
+        self.backoff: Dict[int, float] = {}
+
+    @property
+    def ratio(self) -> float:
+        return self.rungs[self.rung]
+
+    def update(self, busy: float) -> float:
+        self.busy.append(busy)
+        if len(self.busy) < WINDOW and (len(self.busy) < 2 or sum(self.busy) < MEASURE_SECONDS):
+            return self.ratio
+        capacity = 1 / max(statistics.median(self.busy), 1e-9)
+        now = time.monotonic()
+        if capacity < self.target and self.rung + 1 < len(self.rungs):
+            self.backoff[self.rung] = self.backoff.get(self.rung, BACKOFF / 2) * 2
+            self.blocked_until[self.rung] = now + self.backoff[self.rung]
+            self._move(+1)
+        elif (capacity > self.target * RAISE_MARGIN and self.rung > 0
+              and self.blocked_until.get(self.rung - 1, 0) <= now):
+            self._move(-1)
+        return self.ratio
+
+    def _move(self, step: int) -> None:
+        self.rung += step
+        self.busy.clear()
+
+
+def state_sizes(size: Size, ratio: float, count: int) -> List[Tuple[int, int]]:
+    """The `(h, w)` of the `count` recurrent states for frames of `size` `(W, H)` at `ratio`: the
+    downsampled frame (`floor(H * ratio)`, as `F.interpolate` makes it) halved 1..count times,
+    rounding up, as the encoder's strided layers and the decoder's pooling do."""
+    h, w = int(size[1] * ratio), int(size[0] * ratio)
+    sizes = []
+    for _ in range(count):
+        h, w = -(-h // 2), -(-w // 2)
+        sizes.append((h, w))
+    return sizes
+
+
+def set_ratio(matter: Matter, ratio: float, size: Size) -> None:
+    """Run `matter` at `ratio` from the next frame, for frames of `size` `(W, H)`: a lower ratio
+    resizes the recurrent states to it (bilinear), a higher one resets them (see above)."""
+    if ratio == matter.downsample_ratio:
+        return
+    lower = ratio < matter.downsample_ratio
+    if lower and all(state is not None for state in matter.states):
+        matter.states = [F.interpolate(state, size=hw, mode='bilinear', align_corners=False)
+                         for state, hw in zip(matter.states, state_sizes(size, ratio, len(matter.states)))]
+    else:
+        matter.reset()
+    matter.downsample_ratio = ratio

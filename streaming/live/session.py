@@ -1,0 +1,242 @@
+"""`LiveSession`: the real-time loop. A capture thread puts each frame that arrives into a
+latest-frame queue (one or two deep: when the network is slower than the source, the oldest
+frame is dropped and counted, so output never drifts behind); the caller's thread mattes the
+newest frame and hands it to the sinks, and yields it.
+
+    matter = Matter(create_model(checkpoint='rvm_mobilenetv3.pth'), 'cpu', downsample_ratio=0.5)
+    with LiveSession(matter, 'udp://127.0.0.1:5000', ['window', 'out.mkv']) as session:
+        for frame in session:            # LiveFrame: frame.image(), frame.rgba(), frame.alpha(), frame.pts
+            ...                          # session.reset() forgets the recurrent states; break stops
+"""
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import av
+import numpy as np
+from PIL import Image
+
+from ..background import GREEN, check_background
+from ..formats import ConversionError
+from ..matter import Matter, auto_downsample_ratio, check_downsample_ratio
+from .adaptive import RatioController, set_ratio
+from .frame import LiveFrame
+from .latest import Closed, LatestFrames, Stalled
+from .sinks import Sink, SinkError, open_sink
+from .sources import Captured, Source, SourceError, open_source, stalled
+from .stats import LiveStats
+
+RESTART_GAP = 1.0  # seconds back in time of the source's pts that mean it restarted
+STALL_GRACE = 1.0  # beyond --timeout, for a source that times out on its own to hand over its last frames
+SINK_ERRORS = (ConversionError, OSError, av.error.FFmpegError, RuntimeError)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class LiveSession:
+    """Matte a live source in real time, to sinks and to the caller (iterate it for `LiveFrame`s).
+
+    Args:
+        matter: the network (its device and precision) and its recurrent states; its downsample
+            ratio (None: the longer side to 512 px) is the one used, or the highest with `target_fps`.
+        source: a `Source`, or a spec for `sources.open_source` (`0`, `/dev/video0`, a URL, `-`, a file).
+        outputs: `Sink`s or specs for `sinks.open_sink` (`window`, `virtualcam`, a URL, a path, `-`).
+        background: the composition background of windows, cameras, streams and opaque
+            recordings (a colour, an image or a video); given, recordings are opaque too.
+        target_fps: lower the downsample ratio (down to `min_ratio`) while the network cannot hold
+            this rate, raise it again when it can (`adaptive.RatioController`).
+        timeout: seconds to wait for a source to connect or to send its next frame before giving up.
+        duration: stop after this many seconds of frames (None: until the source ends or `stop()`).
+        queue_size: frames that may wait for the network (1: lowest latency; 2 absorbs jitter).
+        input_size, realtime, frame_rate: for `open_source` (stdin's size, a file at its own rate).
+        log: where messages go (a sink that failed, a source restart); default stderr.
+        on_second: called with the `LiveStats` about once a second (the CLI prints `stats.line()`).
+    """
+
+    def __init__(self, matter: Matter, source: Union[str, Source], outputs: Sequence[Union[str, Sink]] = (),
+                 background: Any = None, target_fps: Optional[float] = None, min_ratio: float = 0.125,
+                 timeout: float = 5.0, duration: Optional[float] = None, queue_size: int = 1,
+                 input_size: Optional[Tuple[int, int]] = None, realtime: bool = False,
+                 frame_rate: Optional[float] = None, log: Callable[[str], None] = _stderr,
+                 on_second: Optional[Callable[[LiveStats], None]] = None):
+        check_downsample_ratio(min_ratio, '--min-ratio')
+        if target_fps is not None and not target_fps > 0:
+            raise ConversionError(f'--target-fps must be above 0, got {target_fps:g}')
+        if background is not None:
+            check_background(background)
+        self.matter, self.log, self.on_second = matter, log, on_second
+        self.background_spec = GREEN if background is None else background
+        self.target_fps, self.min_ratio, self.timeout, self.duration = target_fps, min_ratio, timeout, duration
+        if not isinstance(source, Source):
+            log(f'opening {source}')
+            source = open_source(source, input_size, realtime, timeout, frame_rate)
+        self.source = source
+        self.queue = LatestFrames(queue_size, drop=self.source.live)
+        self.stats = LiveStats()
+        self._reset = threading.Event()
+        self._stop = threading.Event()
+        self._closed = False
+        self._capture_thread: Optional[threading.Thread] = None
+        self._background = None
+        self.sinks: List[Sink] = []
+        try:
+            for output in outputs:
+                self.sinks.append(output if isinstance(output, Sink) else open_sink(
+                    output, self.source.frame_rate, matter.turns, False if background is not None else None))
+        except BaseException:
+            self.close()
+            raise
+
+    def reset(self) -> None:
+        """Forget the recurrent states before the next frame (a new scene, a new person)."""
+        self._reset.set()
+
+    def stop(self) -> None:
+        """End the iteration after the frame in progress (from any thread)."""
+        self._stop.set()
+
+    def __enter__(self) -> 'LiveSession':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _capture(self) -> None:
+        try:
+            for captured in self.source.frames():
+                if not self.queue.put(captured):
+                    return
+                self.stats.arrived(captured.arrived)
+        except BaseException as e:
+            self.queue.close(e)
+        else:
+            self.queue.close()
+
+    def _next(self) -> Optional[Captured]:
+        """The next frame to matte, or None when the source ended; SourceError when it stalled or failed."""
+        try:
+            return self.queue.get(self.timeout + STALL_GRACE)
+        except Stalled:
+            raise SourceError(stalled(self.source.name, self.timeout)) from None
+        except Closed as e:
+            if e.__cause__ is not None:
+                if isinstance(e.__cause__, ConversionError):
+                    raise e.__cause__ from None
+                raise SourceError(f'{self.source.name}: {e.__cause__}') from e.__cause__
+            return None
+
+    def __iter__(self) -> Iterator[LiveFrame]:
+        if self._capture_thread is not None:
+            raise RuntimeError('a LiveSession runs once; make a new one')
+        self._capture_thread = threading.Thread(target=self._capture, name='rvm-capture', daemon=True)
+        self._capture_thread.start()
+        try:
+            yield from self._run()
+        finally:
+            self.close()
+
+    def _run(self) -> Iterator[LiveFrame]:
+        size = controller = last_pts = first = None
+        had_sinks = bool(self.sinks)
+        next_second = time.monotonic() + 1
+        while not self._stop.is_set():
+            if self.duration is not None and first is not None and time.monotonic() - first >= self.duration:
+                return
+            captured = self._next()
+            if captured is None:
+                return
+            started = time.monotonic()
+            first = first or captured.arrived
+            image = captured.image
+            if size is None:
+                size = (image.shape[1], image.shape[0])
+                bgr, controller = self._start(size)
+            elif (image.shape[1], image.shape[0]) != size:
+                self._restarted(f'{self.source.name}: frames changed size to {image.shape[1]}x{image.shape[0]}; '
+                                f'scaled to {size[0]}x{size[1]}, recurrent states reset')
+                image = np.array(Image.fromarray(image).resize(size, Image.BILINEAR))
+            elif last_pts is not None and captured.pts < last_pts - RESTART_GAP:
+                self._restarted(f'{self.source.name}: timestamps went back {last_pts - captured.pts:.1f} s (the '
+                                f'source restarted); recurrent states reset')
+            last_pts = captured.pts
+            if self._reset.is_set():
+                self._reset.clear()
+                self._restarted(None)
+            fgr, pha = self.matter(image[None])
+            frame = LiveFrame(fgr, pha, bgr.next(1), captured.pts, captured.arrived, self.stats.frames_out,
+                              self.matter.downsample_ratio)
+            self._write(frame)
+            if had_sinks and not self.sinks:
+                raise SinkError('every output failed; stopping')
+            now = time.monotonic()
+            self.stats.output(captured.arrived, now, frame.ratio)
+            self.stats.dropped = self.queue.dropped
+            if controller is not None:
+                set_ratio(self.matter, controller.update(now - started), size)
+            if self.on_second is not None and now >= next_second:
+                next_second = now + 1
+                self.on_second(self.stats)
+            yield frame
+
+    def _start(self, size: Tuple[int, int]) -> Tuple[Any, Optional[RatioController]]:
+        """At the first frame, of `size` `(W, H)`: the background, the ratio, its controller."""
+        self._background = self.matter.background(self.background_spec, size)
+        ratio = self.matter.downsample_ratio or auto_downsample_ratio(size[1], size[0])
+        self.matter.downsample_ratio = ratio
+        controller = None
+        if self.target_fps is not None:
+            controller = RatioController(self.target_fps, ratio, min(self.min_ratio, ratio))
+        return self._background, controller
+
+    def _restarted(self, message: Optional[str]) -> None:
+        ratio = self.matter.downsample_ratio
+        self.matter.reset()
+        self.matter.downsample_ratio = ratio
+        self.stats.resets += 1
+        if message:
+            self.log(message)
+
+    def _write(self, frame: LiveFrame) -> None:
+        for sink in list(self.sinks):
+            try:
+                request = sink.write(frame)
+            except SINK_ERRORS as e:
+                self._drop_sink(sink, e)
+                continue
+            if request == 'reset':
+                self._restarted('reset by hand')
+            elif request == 'stop':
+                self._stop.set()
+
+    def _drop_sink(self, sink: Sink, error: BaseException) -> None:
+        self.sinks.remove(sink)
+        try:
+            sink.close()
+        except SINK_ERRORS:
+            pass  # the error it failed with is the one to tell
+        others = f'the other outputs go on' if self.sinks else 'no output is left'
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
+        self.log(f'{sink.name} failed at output frame {self.stats.frames_out} ({reason}); it keeps what was written '
+                 f'before; {others}')
+
+    def close(self) -> None:
+        """Stop the source and close every sink (recordings are finished and playable)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.source.close()
+        self.queue.close()
+        self.queue.discard()
+        if self._capture_thread is not None:
+            self._capture_thread.join(timeout=self.timeout)
+        self.stats.dropped = self.queue.dropped
+        if self._background is not None:
+            self._background.close()
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except SINK_ERRORS as e:
+                self.log(f'{sink.name}: could not be finished ({e})')

@@ -1,0 +1,246 @@
+"""Live sinks: a window, a virtual camera, a network stream, a recording, raw RGBA on stdout.
+
+`open_sink(spec, ...)` chooses from the spec (`window`, `virtualcam`, `-`, a URL, else a path).
+A sink is checked when it is made, before any frame, and opens its device on the first frame
+(when the size is known); `write(frame)` may return a request from the user ('reset' or 'stop').
+What is missing on the machine is a one-line `SinkError` that says how to get it.
+"""
+import glob
+import os
+import sys
+from fractions import Fraction
+from typing import Optional
+
+import av
+import numpy as np
+from av.video.reformatter import ColorRange, Colorspace
+from torch import Tensor
+
+from ..color import to_images
+from ..formats import TRANSPARENT_VIDEO_EXTENSIONS, VIDEO_EXTENSIONS, ConversionError, check_writable, video_codec
+from ..threads import ThreadedWriter, Turns
+from ..writers import ImageSequenceWriter, VideoWriter, check_sequence_directory
+from .frame import LiveFrame
+
+LOOPBACK_DEVICES = '/sys/devices/virtual/video4linux/video*'  # where v4l2loopback's devices appear
+STREAM_FORMATS = {'udp': 'mpegts', 'srt': 'mpegts', 'tcp': 'mpegts', 'rtp': 'rtp_mpegts', 'rtmp': 'flv',
+                  'rtmps': 'flv', 'rtsp': 'rtsp'}
+LIVE_INSTALL = 'pip install -r requirements_live.txt'
+
+
+class SinkError(ConversionError):
+    """A sink that is not available, or that failed, in one line."""
+
+
+class Sink:
+    """A destination of matted frames. `name` is used in messages."""
+    name = 'sink'
+
+    def write(self, frame: LiveFrame) -> Optional[str]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class WindowSink(Sink):
+    """A window (pygame-ce, i.e. SDL: X11, Wayland, macOS, Windows); `r` resets the recurrent
+    states, `q`, Esc or closing the window stops. Runs on the session's thread (macOS needs the main one)."""
+    name = 'window'
+
+    def __init__(self, title: str = 'Robust Video Matting'):
+        os.environ.setdefault('PYGAME_HIDE_SUPPORT_PROMPT', '1')  # its banner would go to stdout, maybe a sink
+        try:
+            import pygame
+        except ImportError as e:
+            raise SinkError(f'the window needs pygame-ce: {LIVE_INSTALL}') from e
+        if sys.platform.startswith('linux') and not (os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')):
+            raise SinkError('no display for the window: DISPLAY and WAYLAND_DISPLAY are unset (run it in a desktop '
+                            'session or over ssh -X, or choose another --output: virtualcam, a stream, a file)')
+        pygame.display.init()
+        if pygame.display.get_driver() in ('offscreen', 'dummy'):
+            pygame.display.quit()
+            raise SinkError(f'no display for the window: SDL found only its {pygame.display.get_driver()} driver '
+                            f'(set SDL_VIDEODRIVER to x11, wayland, cocoa or windows, or choose another --output)')
+        self.pygame, self.title, self.screen = pygame, title, None
+
+    def write(self, frame: LiveFrame) -> Optional[str]:
+        pygame = self.pygame
+        image = frame.image()
+        size = (image.shape[1], image.shape[0])
+        if self.screen is None or self.screen.get_size() != size:
+            self.screen = pygame.display.set_mode(size)
+            pygame.display.set_caption(f'{self.title}  (r: reset, q: quit)')
+        self.screen.blit(pygame.image.frombuffer(image.tobytes(), size, 'RGB'), (0, 0))
+        pygame.display.flip()
+        for event in pygame.event.get():
+            if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and event.key in (pygame.K_q, pygame.K_ESCAPE)):
+                return 'stop'
+            if event.type == pygame.KEYDOWN and event.key == pygame.K_r:
+                return 'reset'
+        return None
+
+    def close(self) -> None:
+        self.pygame.display.quit()
+
+
+def loopback_missing() -> Optional[str]:
+    """Why there is no virtual camera on this Linux machine, or None when a v4l2loopback device exists."""
+    if glob.glob(LOOPBACK_DEVICES):
+        return None
+    return ('no v4l2loopback device: install it (Debian/Ubuntu: sudo apt install v4l2loopback-dkms) and load it '
+            '(sudo modprobe v4l2loopback exclusive_caps=1 card_label="RVM")')
+
+
+class VirtualCameraSink(Sink):
+    """A virtual camera (pyvirtualcam: v4l2loopback on Linux, OBS Virtual Camera on Windows and
+    macOS) that Zoom, Meet and OBS can pick; shows the composition."""
+    name = 'virtual camera'
+
+    def __init__(self, frame_rate: float, device: Optional[str] = None):
+        try:
+            import pyvirtualcam
+        except ImportError as e:
+            raise SinkError(f'the virtual camera needs pyvirtualcam: {LIVE_INSTALL}') from e
+        if sys.platform.startswith('linux') and (missing := loopback_missing()):
+            raise SinkError(f'virtual camera: {missing}')
+        self.pyvirtualcam, self.frame_rate, self.device, self.camera = pyvirtualcam, frame_rate, device, None
+
+    def write(self, frame: LiveFrame) -> Optional[str]:
+        image = frame.image()
+        if self.camera is None:
+            try:
+                self.camera = self.pyvirtualcam.Camera(image.shape[1], image.shape[0], self.frame_rate,
+                                                       fmt=self.pyvirtualcam.PixelFormat.RGB, device=self.device)
+            except RuntimeError as e:  # no OBS Virtual Camera, a device that is not a loopback one...
+                raise SinkError(f'virtual camera: {str(e).splitlines()[0]} (see documentation/live.md)') from e
+            self.name = f'virtual camera {self.camera.device}'
+        self.camera.send(image)
+        return None
+
+    def close(self) -> None:
+        if self.camera is not None:
+            self.camera.close()
+
+
+class StreamWriter:
+    """H.264 (low latency: x264 ultrafast, zerolatency, a key frame a second) to a network URL
+    through PyAV, with the interface of the file writers (`pack`, `write_packed`, `close`)."""
+
+    def __init__(self, url: str, frame_rate: float, bit_rate: int):
+        self.path = url
+        scheme = url.split('://', 1)[0].lower()
+        self.format = STREAM_FORMATS[scheme]
+        self.frame_rate = Fraction(frame_rate).limit_denominator(1001)
+        self.bit_rate = bit_rate
+        options = {'flush_packets': '1'} if self.format == 'mpegts' else {}
+        try:
+            self.container = av.open(url, mode='w', format=self.format, options=options)
+        except (av.error.FFmpegError, OSError) as e:
+            raise SinkError(f'stream {url}: cannot open it ({getattr(e, "strerror", None) or e})') from e
+        self.stream = None
+        self.last_pts = -1
+
+    def pack(self, frames: Tensor) -> Tensor:
+        """`[T, 3, H, W]` in 0..1 -> `[T, H, W, 3]` uint8 RGB."""
+        return to_images(frames)
+
+    def write_packed(self, images: np.ndarray, pts) -> None:
+        if self.stream is None:
+            self.stream = self.container.add_stream('libx264', rate=self.frame_rate)
+            self.stream.width, self.stream.height = images.shape[2] // 2 * 2, images.shape[1] // 2 * 2
+            self.stream.pix_fmt, self.stream.bit_rate = 'yuv420p', self.bit_rate
+            self.stream.codec_context.time_base = Fraction(1, 1000)
+            self.stream.options = {'preset': 'ultrafast', 'tune': 'zerolatency', 'g': str(round(self.frame_rate))}
+        for image, when in zip(images, pts):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format='rgb24').reformat(
+                self.stream.width, self.stream.height, 'yuv420p', dst_colorspace=Colorspace.ITU709,
+                dst_color_range=ColorRange.MPEG)
+            frame.pts, frame.time_base = int(when), Fraction(1, 1000)
+            self.container.mux(self.stream.encode(frame))
+
+    def close(self) -> None:
+        try:
+            if self.stream is not None:
+                self.container.mux(self.stream.encode(None))
+        finally:
+            self.container.close()
+
+
+class WriterSink(Sink):
+    """A recording or a stream: a writer on its own thread (`streaming.threads.ThreadedWriter`),
+    given the frames' pts in milliseconds from the first; the network waits for it on the CPU."""
+
+    def __init__(self, writer, transparent: bool, turns: Turns, name: str):
+        self.threaded = ThreadedWriter(writer, 2, turns)
+        self.transparent, self.name = transparent, name
+        self.start: Optional[float] = None
+        self.last = -1
+
+    def write(self, frame: LiveFrame) -> Optional[str]:
+        self.start = frame.pts if self.start is None else self.start
+        pts = max(round((frame.pts - self.start) * 1000), self.last + 1)  # a source restart goes back in time
+        self.last = pts
+        writer, rendered = self.threaded.writer, frame.render(self.transparent)
+        self.threaded.write(lambda: writer.pack(rendered), [pts])
+        return None
+
+    def close(self) -> None:
+        self.threaded.close()
+
+
+class StdoutSink(Sink):
+    """Raw RGBA frames (`[H, W, 4]` uint8, row by row) on standard output, for `ffmpeg -f rawvideo
+    -pix_fmt rgba -s WxH -i -` or any program that reads them."""
+    name = 'stdout'
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout.buffer
+
+    def write(self, frame: LiveFrame) -> Optional[str]:
+        try:
+            self.stream.write(frame.rgba().tobytes())
+            self.stream.flush()
+        except (BrokenPipeError, ValueError) as e:
+            raise SinkError('stdout: the program reading the frames closed the pipe') from e
+        return None
+
+
+def recording(path: str, frame_rate: float, transparent: Optional[bool], turns: Turns,
+              bit_rate: int = 4_000_000) -> WriterSink:
+    """A recording to `path`: a video file (any extension the converter writes) or, without an
+    extension, a PNG sequence directory. `transparent` None: RGBA when the format holds alpha
+    (PNG, .mov, .webm)."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext and ext not in VIDEO_EXTENSIONS:
+        raise SinkError(f'--output {path}: no writer knows the extension {ext!r} (videos: {", ".join(VIDEO_EXTENSIONS)};'
+                        f' a PNG sequence is a directory without an extension)')
+    if transparent is None:
+        transparent = not ext or ext in TRANSPARENT_VIDEO_EXTENSIONS
+    if ext:
+        video_codec(path, transparent)
+        check_writable(path, directory=False)
+        writer = VideoWriter(path, frame_rate, bit_rate, transparent, Fraction(1, 1000))
+    else:
+        check_sequence_directory(path, 'png')
+        check_writable(path, directory=True)
+        writer = ImageSequenceWriter(path, 'png')
+    return WriterSink(writer, transparent, turns, f'recording {path}')
+
+
+def open_sink(spec: str, frame_rate: float, turns: Turns, transparent: Optional[bool] = None) -> Sink:
+    """The sink `spec` names: `window`, `virtualcam` (or `virtualcam:/dev/videoN`), `-` (stdout),
+    a URL (udp://, srt://, tcp://, rtp://, rtmp(s)://, rtsp://), else a recording path.
+    `transparent`: for a recording, see `recording`; None when --background was not given."""
+    if spec == 'window':
+        return WindowSink()
+    if spec == 'virtualcam' or spec.startswith('virtualcam:'):
+        return VirtualCameraSink(frame_rate, spec.partition(':')[2] or None)
+    if spec == '-':
+        return StdoutSink()
+    scheme = spec.split('://', 1)[0].lower() if '://' in spec else None
+    if scheme is not None:
+        if scheme not in STREAM_FORMATS:
+            raise SinkError(f'--output {spec}: streams go to {", ".join(s + "://" for s in STREAM_FORMATS)}')
+        return WriterSink(StreamWriter(spec, frame_rate, 2_000_000), False, turns, f'stream {spec}')
+    return recording(spec, frame_rate, transparent, turns)
