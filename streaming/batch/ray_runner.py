@@ -11,6 +11,7 @@ driver joins each input's segments when they are all done.
 import copy
 import dataclasses
 import os
+import sys
 import time
 from typing import Dict, List, Optional, Tuple
 
@@ -65,9 +66,9 @@ def run_batch_ray(jobs: List[Job], settings: Settings, model: nn.Module, address
     # A retried task must continue its segment, not restart it: the first attempt clears stale work instead.
     task_settings = dataclasses.replace(settings, resume=True)
     report = Report(report_path)
-    running: Dict[Job, Tuple[List[Segment], list, float]] = {}
+    running: Dict[int, Tuple[Job, List[Segment], list, float]] = {}  # by the job's index
     with tqdm(total=len(jobs), unit='file', disable=not progress, dynamic_ncols=True) as bar:
-        for job in jobs:
+        for index, job in enumerate(jobs):
             if not force and is_complete(job.outputs.values()):
                 report.add(Outcome(job.input.path, job.outputs, 'skipped'))
                 bar.update()
@@ -81,13 +82,13 @@ def run_batch_ray(jobs: List[Job], settings: Settings, model: nn.Module, address
                 bar.update()
                 continue
             refs = [task.remote(model_ref, job, task_settings, segment, cpus) for segment in segments]
-            running[job] = segments, refs, time.perf_counter()
+            running[index] = job, segments, refs, time.perf_counter()
         while running:
-            ray.wait([ref for _, refs, _ in running.values() for ref in refs], num_returns=1)
-            for job, (segments, refs, began) in list(running.items()):
+            ray.wait([ref for _, _, refs, _ in running.values() for ref in refs], num_returns=1)
+            for index, (job, segments, refs, began) in list(running.items()):
                 if ray.wait(refs, num_returns=len(refs), timeout=0)[1]:
                     continue
-                del running[job]
+                del running[index]
                 try:
                     frames = sum(ray.get(refs))
                     finish(job, task_settings, segments)
@@ -96,7 +97,7 @@ def run_batch_ray(jobs: List[Job], settings: Settings, model: nn.Module, address
                     error = e.cause if isinstance(e, ray.exceptions.RayTaskError) and e.cause is not None else e
                     report.add(Outcome(job.input.path, job.outputs, 'failed', 0, time.perf_counter() - began,
                                        reason(error)))
-                    tqdm.write(f'{job.input.path}: failed: {reason(error)}')
+                    tqdm.write(f'{job.input.path}: failed: {reason(error)}', file=sys.stderr)
                 bar.update()
                 bar.set_postfix(frames=report.totals()['frames'], refresh=False)
     return report

@@ -8,6 +8,7 @@ rewritten after each job, so a killed batch still says what it finished.
 """
 import json
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional
@@ -108,6 +109,6 @@ def run_batch(jobs: List[Job], settings: Settings, model: nn.Module, device=None
                     report.add(Outcome(job.input.path, job.outputs, 'converted', frames, time.perf_counter() - began))
                 except Exception as e:  # one bad file never stops the batch
                     report.add(Outcome(job.input.path, job.outputs, 'failed', 0, time.perf_counter() - began, reason(e)))
-                    tqdm.write(f'{job.input.path}: failed: {reason(e)}')
+                    tqdm.write(f'{job.input.path}: failed: {reason(e)}', file=sys.stderr)
             overall.update()
     return report
