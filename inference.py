@@ -146,7 +146,7 @@ def convert_videos(model: nn.Module,
                    output_foreground: Optional[str] = None,
                    force: bool = False,
                    resume: bool = False,
-                   reset_on_scene_cut: bool = False,
+                   reset_on_scene_cut: bool = True,
                    warmup_frames: int = WARMUP_FRAMES,
                    segment_seconds: Optional[float] = None,
                    checkpoint_seconds: float = CHECKPOINT_SECONDS,
@@ -168,7 +168,7 @@ def convert_videos(model: nn.Module,
     Args:
         resume: continue conversions interrupted midway from their last checkpoint (taken about
             every `checkpoint_seconds`) instead of starting them over.
-        reset_on_scene_cut: forget the recurrent states at each hard cut.
+        reset_on_scene_cut: forget the recurrent states at each hard cut (`streaming.batch.scenes`).
         segment_seconds: split inputs longer than this into segments converted independently
             (in parallel with Ray), each starting `warmup_frames` early, joined without re-encoding.
         ray: False (in this process), True (Ray on this machine) or a Ray cluster's address.
@@ -243,7 +243,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                                                              'checkpoint instead of starting them over')
     batch.add_argument('--checkpoint-seconds', type=float, default=CHECKPOINT_SECONDS,
                        help=f'work between checkpoints (default {CHECKPOINT_SECONDS:g})')
-    batch.add_argument('--reset-on-scene-cut', action='store_true', help='forget the recurrent state at hard cuts')
+    batch.add_argument('--reset-on-scene-cut', action=argparse.BooleanOptionalAction, default=True,
+                       help='forget the recurrent state at hard cuts (default: on; documentation/batch.md)')
     batch.add_argument('--segment-seconds', type=float, help='split longer inputs into segments converted '
                                                              'independently (in parallel with --ray)')
     batch.add_argument('--warmup-frames', type=int, default=WARMUP_FRAMES,

@@ -77,12 +77,14 @@ def scene_cuts(model, clips: Dict[str, np.ndarray], args) -> None:
 
 
 def warmup(model, clips: Dict[str, np.ndarray], args) -> None:
-    print(f'\n## Segment warm-up: a segment starting at frame {args.join}, vs a sequential run (0..255)')
+    print(f'\n## Segment warm-up: a segment starting at frame {args.join} of {", ".join(args.clips)}'
+          f'{" (ping-pong)" if args.ping_pong else ""}, vs a sequential run (0..255)')
     print('| warm-up frames | frame 0 after the join | frames 0-4 | frames 0-19 | max px (all frames after) |')
     print('| ---: | ---: | ---: | ---: | ---: |')
     table: Dict[int, List[np.ndarray]] = {w: [] for w in args.warmups}
-    for name in LANDSCAPE:
-        big = upscale(clips[name], args.scale)
+    for name in args.clips:
+        clip = np.concatenate([clips[name], clips[name][-2::-1]]) if args.ping_pong else clips[name]
+        big = upscale(clip, args.scale)
         sequential = alphas(Matter(model, 'cpu', torch.float32, args.ratio), big)[args.join:]
         for w in args.warmups:
             segment = alphas(Matter(model, 'cpu', torch.float32, args.ratio), big[args.join - w:])[w:]
@@ -100,6 +102,9 @@ def main() -> None:
     parser.add_argument('--ratio', type=float, default=0.5)
     parser.add_argument('--join', type=int, default=29)
     parser.add_argument('--warmups', type=int, nargs='+', default=[0, 1, 2, 4, 8, 16, 29])
+    parser.add_argument('--clips', nargs='+', default=LANDSCAPE, help='the clips of the warm-up measurement')
+    parser.add_argument('--ping-pong', action='store_true',
+                        help='play each clip forward then backward (115 continuous frames) for longer warm-ups')
     parser.add_argument('--only', choices=('cuts', 'warmup'))
     parser.add_argument('--threads', type=int, default=torch.get_num_threads())
     args = parser.parse_args()

@@ -10,7 +10,7 @@ extension: `in/a/b.mp4` is `a/b`, and its outputs go into `OUT/a/b/`.
 import glob
 import os
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from ..formats import VIDEO_EXTENSIONS, ConversionError, list_images
 
@@ -43,11 +43,13 @@ def _name(path: str, root: str) -> str:
     return relative if os.path.isdir(path) else os.path.splitext(relative)[0]
 
 
-def _walk(root: str) -> List[str]:
-    """Videos and image folders under `root`, in order; an image folder is one input (not descended)."""
+def _walk(root: str, exclude: Optional[str]) -> List[str]:
+    """Videos and image folders under `root`, in order, not under `exclude`; an image folder is one
+    input (not descended)."""
     found = []
     for folder, subfolders, files in os.walk(root):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith('.'))
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith('.') and
+                               not _inside(os.path.join(folder, d), exclude))
         if folder != root and list_images(folder):
             found.append(folder)
             subfolders.clear()
@@ -57,8 +59,16 @@ def _walk(root: str) -> List[str]:
     return found
 
 
-def find_inputs(source: str) -> List[Input]:
-    """The inputs of `source` (a folder, a glob, a video or an image folder), sorted by name.
+def _inside(path: str, folder: Optional[str]) -> bool:
+    if folder is None:
+        return False
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder + os.sep)
+
+
+def find_inputs(source: str, exclude: Optional[str] = None) -> List[Input]:
+    """The inputs of `source` (a folder, a glob, a video or an image folder), sorted by name;
+    none under `exclude` (the output folder, when it lies inside the input folder).
 
     Raises ConversionError when there is none, naming `source`.
     """
@@ -69,15 +79,15 @@ def find_inputs(source: str) -> List[Input]:
             root = os.path.dirname(root)
         paths = []
         for match in sorted(glob.glob(source, recursive=True)):
-            if WORK_PREFIX in match:
+            if WORK_PREFIX in match or _inside(match, exclude):
                 continue
             if is_video(match) or is_image_folder(match):
                 paths.append(match)
             elif os.path.isdir(match):
-                paths += _walk(match)
+                paths += _walk(match, exclude)
         root = root or '.'
     elif os.path.isdir(source) and not is_image_folder(source):
-        root, paths = source, _walk(source)
+        root, paths = source, _walk(source, exclude)
     elif os.path.exists(source):
         root, paths = os.path.dirname(source) or '.', [source]
     else:

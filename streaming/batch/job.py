@@ -16,7 +16,7 @@ from ..matter import Matter
 from .discover import Input
 from .scenes import SceneCutMatter
 
-WARMUP_FRAMES = 8            # documentation/batch.md, "Segments": the join difference by warm-up length
+WARMUP_FRAMES = 16           # documentation/batch.md, "Segments": the join difference by warm-up length
 CHECKPOINT_SECONDS = 60.0
 
 
@@ -31,7 +31,7 @@ class Settings:
     seq_chunk: int = 1
     num_workers: int = 0
     output_video_mbps: Optional[float] = None
-    reset_on_scene_cut: bool = False
+    reset_on_scene_cut: bool = True  # documentation/batch.md, "Scene cuts"
     warmup_frames: int = WARMUP_FRAMES
     segment_seconds: Optional[float] = None
     checkpoint_seconds: float = CHECKPOINT_SECONDS

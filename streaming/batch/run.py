@@ -69,7 +69,7 @@ def make_jobs(source: str, output_dir: str, names: Dict[str, str]) -> List[Job]:
     if not names:
         raise ConversionError('no output: give at least one of --output-composition, --output-alpha, '
                               '--output-foreground (names inside each input\'s folder under --output-dir)')
-    return [Job(item, output_paths(item, output_dir, names)) for item in find_inputs(source)]
+    return [Job(item, output_paths(item, output_dir, names)) for item in find_inputs(source, exclude=output_dir)]
 
 
 def reason(error: BaseException) -> str:

@@ -8,14 +8,14 @@ there in a sequential run too, so that segment needs no warm-up and joins exactl
 """
 import itertools
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
 
 from ..readers import open_reader
 from .job import Job, Settings
-from .scenes import THUMBNAIL, CutDetector
+from .scenes import CutDetector
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,12 @@ class Segment:
     warmup: int           # frames before `start` matted first, not written
 
 
-def find_cuts(path: str, num_workers: int = 0) -> List[int]:
-    """The frames of input `path` that start a new shot (decoded small: a fast pass)."""
-    reader = open_reader(path)
-    scale = THUMBNAIL / max(reader.width, reader.height)
-    size = (max(1, round(reader.width * scale)), max(1, round(reader.height * scale)))
+def find_cuts(path: str, size: Optional[Tuple[int, int]] = None, num_workers: int = 0) -> List[int]:
+    """The frames of input `path` (resized to `size`, as the network sees them) that start a new shot:
+    the cuts `SceneCutMatter` resets at, found in a pass that decodes without matting."""
     detector, cuts, seen = CutDetector(), [], 0
-    frames = reader.frames(size, num_workers)
-    while chunk := list(itertools.islice(frames, 64)):
+    frames = open_reader(path).frames(size, num_workers)
+    while chunk := list(itertools.islice(frames, 16)):
         images = torch.from_numpy(np.stack([f.image for f in chunk])).permute(0, 3, 1, 2).float() / 255
         cuts += [seen + i for i in detector(images)]
         seen += len(chunk)
@@ -56,7 +54,7 @@ def plan_segments(job: Job, settings: Settings) -> List[Segment]:
         return [Segment(0, 0, None, 0)]
     reader = open_reader(job.input.path)
     per_segment = max(settings.seq_chunk, round(settings.segment_seconds * float(reader.frame_rate)))
-    cuts = find_cuts(job.input.path, settings.num_workers) if settings.reset_on_scene_cut else []
+    cuts = find_cuts(job.input.path, settings.input_resize, settings.num_workers) if settings.reset_on_scene_cut else []
     starts = boundaries(len(reader), per_segment, cuts)
     segments = []
     for index, (start, stop) in enumerate(zip([0] + starts, starts + [None])):
