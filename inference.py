@@ -1,13 +1,15 @@
 """Remove the background of a video: `convert_video` and its command line.
 
     python inference.py --input-source input.mp4 --output-composition com.mp4 --output-alpha pha.mp4
+    python inference.py --input-source footage/ --output-dir mattes/ --output-alpha pha.mp4   # a batch
 
 A conversion is read -> core -> write: a reader thread decodes chunks of frames, `streaming.Matter`
 mattes them, and each output has a writer thread that encodes what it rendered. With a GPU they
 run at once with the network; with a network on the CPU, which keeps every core busy, they run
 while it waits (`streaming.threads.Turns`). Queues between them are short, so memory stays flat
 for any length. See documentation/architecture.md for the modules, and documentation/conversion.md
-for the formats, backgrounds, audio and the benchmark.
+for the formats, backgrounds, audio and the benchmark. Folders, globs, --resume, segments and --ray
+go to `convert_videos` and `streaming.batch` (documentation/batch.md).
 """
 import argparse
 import contextlib

@@ -178,19 +178,25 @@ def test_segments_join_a_sequential_run_within_the_measured_tolerance(tmp_path):
     from model import create_model
     model = create_model('mobilenetv3', checkpoint=str(REAL / 'rvm_mobilenetv3_real_fgf.pth'),
                          refiner='fast_guided_filter')
-    clip = real_clip('tile0', 2)[:45]
+    clip = real_clip('tile0', 2)[:50]
     (tmp_path / 'clip').mkdir()
     for i, image in enumerate(clip):
         Image.fromarray(image).save(tmp_path / 'clip' / f'{i:03d}.png')
     options = dict(output_alpha=str(tmp_path / 'sequential'), downsample_ratio=0.5, progress=False, device='cpu')
     convert_videos(model, str(tmp_path / 'clip'), **options)
-    options['output_alpha'] = str(tmp_path / 'segmented')
-    convert_videos(model, str(tmp_path / 'clip'), segment_seconds=0.5, **options)  # segments of 15 frames at 30 fps
-    sequential, segmented = alpha_frames(tmp_path / 'sequential'), alpha_frames(tmp_path / 'segmented')
-    assert sequential.shape == segmented.shape == (45, 180, 320)
-    error = np.abs(sequential.astype(float) - segmented).mean(axis=(1, 2))
-    assert error[:15].max() == 0  # the first segment is the sequential run
-    assert error.max() < 1.0
+    errors = {}
+    for warmup in (0, 16):
+        options['output_alpha'] = str(tmp_path / f'segmented{warmup}')
+        # Segments of 36 frames (at 30 fps): one join, at frame 36, warmed up on the frames before it.
+        convert_videos(model, str(tmp_path / 'clip'), segment_seconds=1.2, warmup_frames=warmup, **options)
+        segmented = alpha_frames(tmp_path / f'segmented{warmup}')
+        assert segmented.shape == (50, 180, 320)
+        errors[warmup] = np.abs(alpha_frames(tmp_path / 'sequential').astype(float) - segmented).mean(axis=(1, 2))
+        assert errors[warmup][:36].max() == 0 and errors[warmup][36] > 0  # the first segment is the sequential run
+    # documentation/batch.md, "Segments": 16 frames of warm-up leave about 0.3/255 after a join
+    # (clips averaged; up to 1.4/255 on single frames of this one), 1-2/255 without warm-up.
+    assert errors[16][36:].mean() < 1.0 and errors[16].max() < 2.0
+    assert errors[16][36:39].mean() < errors[0][36:39].mean() / 2
 
 
 def test_scene_cuts_are_found_on_a_real_splice_and_reset_the_state():

@@ -19,7 +19,7 @@ from inference import convert_videos
 from media import make_video, probe
 from model import MattingNetwork
 from streaming.batch.ray_runner import start
-from test_batch import alpha_frames
+from test_batch import alpha_frames, one_thread  # noqa: F401 (a fixture, autouse)
 
 
 @pytest.fixture(scope='module')

@@ -16,7 +16,7 @@ from ..matter import Matter
 from .discover import Input
 from .scenes import SceneCutMatter
 
-WARMUP_FRAMES = 16           # documentation/batch.md, "Segments": the join difference by warm-up length
+WARMUP_FRAMES = 32           # documentation/batch.md, "Segments": the join difference by warm-up length
 CHECKPOINT_SECONDS = 60.0
 
 

@@ -7,6 +7,7 @@ scene-cut detector), written atomically. `resume` continues from the last checkp
 states are the ones an uninterrupted run has at that frame, so the parts joined are that run's
 output (documentation/batch.md, "Resume"). A crash loses at most the part in flight.
 """
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -23,13 +24,10 @@ from ..readers import Frame
 from .job import Job, Settings
 from .outputs import work_dir
 from .scenes import SceneCutMatter
-from .segments import Segment
+from .segments import MIN_PART_FRAMES, Segment
 
 FIRST_PART_FRAMES = 16  # the first part is short: it measures the speed that sizes the others
-# Parts joined without re-encoding must each hold the encoder's full frame reordering (H.264
-# B-frames), else a part's first decode times fall before the previous part's last ones: no part
-# that another follows is shorter than this.
-MIN_PART_FRAMES = 16
+
 
 
 class Window:
@@ -117,7 +115,6 @@ def convert_segment(job: Job, settings: Settings, segment: Segment, matter: Matt
     Returns its checkpoint: `{'parts': [[frames, first pts] of each part], 'done': True, ...}`. `on_frames(n)`
     is called as frames are written (for progress bars).
     """
-    from inference import convert  # the conversion loop lives beside the command line that runs it
     folder = segment_dir(job, segment)
     key = segment_key(job, settings, segment)
     checkpoint = load_checkpoint(folder, key) if settings.resume else None
@@ -130,15 +127,30 @@ def convert_segment(job: Job, settings: Settings, segment: Segment, matter: Matt
         job.input.path, *[part_outputs(job, folder, 0).get(kind) for kind in ('composition', 'alpha', 'foreground')],
         settings.output_type, settings.transparent, settings.background, settings.input_resize,
         settings.downsample_ratio, settings.seq_chunk, settings.num_workers, settings.output_video_mbps)
-    reader = plan.source
-    frames = reader.frames(plan.input_resize, plan.num_workers)
+    with contextlib.closing(plan.source.frames(plan.input_resize, plan.num_workers)) as frames:
+        _start(matter, frames, segment, checkpoint, settings.seq_chunk)
+        _convert_parts(job, settings, segment, matter, plan, frames, folder, checkpoint, on_frames)
+    return checkpoint
+
+
+def _start(matter: Matter, frames: Iterator[Frame], segment: Segment, checkpoint: Dict[str, Any],
+           seq_chunk: int) -> None:
+    """Bring `frames` and `matter` to where the segment's next part starts: the checkpoint's frame and
+    states, or (first part) the segment's start, after its warm-up frames."""
     restore_matter(matter, {'states': [None] * 4, 'ratio': matter.requested_ratio, 'previous': None})
     if checkpoint['parts']:
         restore_matter(matter, checkpoint['matter'])
         _skip(frames, checkpoint['next'])
     else:
         _skip(frames, segment.start - segment.warmup)
-        _warm_up(matter, frames, segment.warmup, settings.seq_chunk)
+        _warm_up(matter, frames, segment.warmup, seq_chunk)
+
+
+def _convert_parts(job: Job, settings: Settings, segment: Segment, matter: Matter, plan: ConversionPlan,
+                   frames: Iterator[Frame], folder: str, checkpoint: Dict[str, Any],
+                   on_frames: Optional[Callable[[int], None]]) -> None:
+    """Convert the rest of the segment part by part, saving `checkpoint` after each."""
+    from inference import convert  # the conversion loop lives beside the command line that runs it
     count = _round_up(FIRST_PART_FRAMES, settings.seq_chunk)
     while segment.stop is None or checkpoint['next'] < segment.stop:
         if segment.stop is not None and segment.stop - checkpoint['next'] - count < MIN_PART_FRAMES:
@@ -154,7 +166,7 @@ def convert_segment(job: Job, settings: Settings, segment: Segment, matter: Matt
                 on_frames(written - reported[0])
             reported[0] = written
 
-        window = Window(reader, frames, count)
+        window = Window(plan.source, frames, count)
         written = convert(dataclasses.replace(plan, source=window, outputs=outputs), matter, progress=False,
                           callback=report)
         checkpoint['parts'].append([written, window.first_pts])
@@ -166,7 +178,6 @@ def convert_segment(job: Job, settings: Settings, segment: Segment, matter: Matt
             break
         speed = written / max(time.perf_counter() - began, 1e-3)
         count = _round_up(max(MIN_PART_FRAMES, round(settings.checkpoint_seconds * speed)), settings.seq_chunk)
-    return checkpoint
 
 
 def _round_up(frames: int, seq_chunk: int) -> int:

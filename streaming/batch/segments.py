@@ -17,6 +17,11 @@ from ..readers import open_reader
 from .job import Job, Settings
 from .scenes import CutDetector
 
+# Parts joined without re-encoding must each hold the encoder's full frame reordering (H.264
+# B-frames), else a part's first decode times fall before the previous part's last ones: no part
+# that another follows is shorter than this (parts.py), and no segment shorter than two of them.
+MIN_PART_FRAMES = 16
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -53,7 +58,7 @@ def plan_segments(job: Job, settings: Settings) -> List[Segment]:
     if settings.segment_seconds is None:
         return [Segment(0, 0, None, 0)]
     reader = open_reader(job.input.path)
-    per_segment = max(settings.seq_chunk, round(settings.segment_seconds * float(reader.frame_rate)))
+    per_segment = max(settings.seq_chunk, 2 * MIN_PART_FRAMES, round(settings.segment_seconds * float(reader.frame_rate)))
     cuts = find_cuts(job.input.path, settings.input_resize, settings.num_workers) if settings.reset_on_scene_cut else []
     starts = boundaries(len(reader), per_segment, cuts)
     segments = []
