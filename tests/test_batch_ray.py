@@ -81,14 +81,15 @@ def test_a_worker_killed_mid_task_is_retried_and_the_batch_completes(tmp_path, l
     killed = None
     deadline = time.monotonic() + 120
     while killed is None and time.monotonic() < deadline and thread.is_alive():
-        first_part = list(out.glob('long/.rvm-*/segment-00000/checkpoint.pt'))  # a checkpoint: the task is midway
+        checkpoint = list(out.glob('long/.rvm-*/segment-00000/checkpoint.pt'))
         pids = task_processes()
-        if first_part and pids:
+        if checkpoint and pids:
+            midway = not torch.load(checkpoint[0], weights_only=True)['done']
             os.kill(pids[0], signal.SIGKILL)
             killed = pids[0]
         time.sleep(0.05)
     thread.join(300)
-    assert killed is not None, 'the task finished before it could be killed'
+    assert killed is not None and midway, 'the task finished before it could be killed'
     report = result['report']
     assert [o.status for o in report.outcomes] == ['converted']
     assert probe(out / 'long' / 'pha.mp4')['frames'] == frames
