@@ -1,13 +1,15 @@
 """Remove the background of a video: `convert_video` and its command line.
 
     python inference.py --input-source input.mp4 --output-composition com.mp4 --output-alpha pha.mp4
+    python inference.py --input-source footage/ --output-dir mattes/ --output-alpha pha.mp4   # a batch
 
 A conversion is read -> core -> write: a reader thread decodes chunks of frames, `streaming.Matter`
 mattes them, and each output has a writer thread that encodes what it rendered. With a GPU they
 run at once with the network; with a network on the CPU, which keeps every core busy, they run
 while it waits (`streaming.threads.Turns`). Queues between them are short, so memory stays flat
 for any length. See documentation/architecture.md for the modules, and documentation/conversion.md
-for the formats, backgrounds, audio and the benchmark.
+for the formats, backgrounds, audio and the benchmark. Folders, globs, --resume, segments and --ray
+go to `convert_videos` and `streaming.batch` (documentation/batch.md).
 """
 import argparse
 import contextlib
@@ -31,6 +33,9 @@ from streaming.device import default_device
 from streaming.plan import OUTPUT_TYPES
 from streaming.readers import Frame
 from streaming.threads import prefetch
+from streaming.batch import Input, Job, Report, Settings, is_batch_source, make_jobs, run_batch
+from streaming.batch.job import CHECKPOINT_SECONDS, WARMUP_FRAMES
+from streaming.batch.scenes import SceneCutMatter
 
 READ_AHEAD_CHUNKS = 2
 
@@ -135,6 +140,69 @@ def convert_video(model: nn.Module,
     return convert(plan, Matter(model, device, dtype, plan.downsample_ratio), progress)
 
 
+def convert_videos(model: nn.Module,
+                   input_source: str,
+                   output_dir: Optional[str] = None,
+                   output_composition: Optional[str] = None,
+                   output_alpha: Optional[str] = None,
+                   output_foreground: Optional[str] = None,
+                   force: bool = False,
+                   resume: bool = False,
+                   reset_on_scene_cut: bool = True,
+                   warmup_frames: int = WARMUP_FRAMES,
+                   segment_seconds: Optional[float] = None,
+                   checkpoint_seconds: float = CHECKPOINT_SECONDS,
+                   ray: Union[bool, str] = False,
+                   ray_cpus: Optional[int] = None,
+                   progress: bool = True,
+                   device: Optional[Union[str, torch.device]] = None,
+                   dtype: Optional[torch.dtype] = None,
+                   **options) -> Report:
+    """Convert every video and image folder of `input_source` (a folder, searched at any depth, or a glob).
+
+    With `output_dir`, each output argument is a name inside the input's own folder there:
+    `in/a/b.mp4` gives `output_dir/a/b/com.mp4`; without it, `input_source` is one input and the
+    output arguments are its paths (for `resume` and segments on a single file). Outputs appear
+    under their final names only when complete; inputs whose outputs all exist are skipped unless
+    `force`. A failing input is reported and the others go on: see the returned Report
+    (`.outcomes`, `.summary()`, also `output_dir/report.json`).
+
+    Args:
+        resume: continue conversions interrupted midway from their last checkpoint (taken about
+            every `checkpoint_seconds`) instead of starting them over.
+        reset_on_scene_cut: forget the recurrent states at each hard cut (`streaming.batch.scenes`).
+        segment_seconds: split inputs longer than this into segments converted independently
+            (in parallel with Ray), each starting `warmup_frames` early, joined without re-encoding.
+        ray: False (in this process), True (Ray on this machine) or a Ray cluster's address.
+        ray_cpus: cores per Ray task on machines without a GPU (default min(4, all)).
+        options: convert_video's (output_type, downsample_ratio, seq_chunk, background, ...).
+
+    See documentation/batch.md.
+    """
+    settings = Settings(reset_on_scene_cut=reset_on_scene_cut, warmup_frames=warmup_frames,
+                        segment_seconds=segment_seconds, checkpoint_seconds=checkpoint_seconds, resume=resume, **options)
+    names = {'composition': output_composition, 'alpha': output_alpha, 'foreground': output_foreground}
+    if output_dir is not None:
+        jobs = make_jobs(os.fspath(input_source), os.fspath(output_dir), names)
+        report_path = os.path.join(output_dir, 'report.json')
+    elif is_batch_source(os.fspath(input_source)):
+        raise ConversionError(f'input {input_source} holds several inputs: give output_dir (--output-dir) '
+                              f'for their outputs')
+    else:
+        path = os.fspath(input_source)
+        jobs = [Job(Input(path, os.path.basename(path)), {k: os.fspath(v) for k, v in names.items() if v is not None})]
+        report_path = None
+    if not jobs[0].outputs:
+        raise ConversionError('no output: give at least one of output_composition, output_alpha, output_foreground')
+    if output_dir is not None:
+        os.makedirs(output_dir, exist_ok=True)
+    if ray:
+        from streaming.batch.ray_runner import run_batch_ray  # Ray is optional: requirements_ray.txt
+        return run_batch_ray(jobs, settings, model, None if ray is True else ray, ray_cpus, force, progress,
+                             report_path)
+    return run_batch(jobs, settings, model, device, dtype, force, progress, report_path)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled as Ctrl-C is: every output closed and playable."""
 
@@ -168,8 +236,29 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('--transparent', action=argparse.BooleanOptionalAction,
                         help='write the composition with alpha (default: for png_sequence, .mov and .webm '
                              'when no --background is given)')
+    batch = parser.add_argument_group('batches and long videos (documentation/batch.md)')
+    batch.add_argument('--output-dir', help='convert every video and image folder of --input-source (a folder or a '
+                                            'quoted glob); the output flags are then file names inside each '
+                                            "input's folder here")
+    batch.add_argument('--force', action='store_true', help='redo inputs whose outputs exist (default: skip them)')
+    batch.add_argument('--resume', action='store_true', help='continue interrupted conversions from their last '
+                                                             'checkpoint instead of starting them over')
+    batch.add_argument('--checkpoint-seconds', type=float, default=CHECKPOINT_SECONDS,
+                       help=f'work between checkpoints (default {CHECKPOINT_SECONDS:g})')
+    batch.add_argument('--reset-on-scene-cut', action=argparse.BooleanOptionalAction, default=True,
+                       help='forget the recurrent state at hard cuts (default: on; documentation/batch.md)')
+    batch.add_argument('--segment-seconds', type=float, help='split longer inputs into segments converted '
+                                                             'independently (in parallel with --ray)')
+    batch.add_argument('--warmup-frames', type=int, default=WARMUP_FRAMES,
+                       help=f'frames matted before each segment to warm up the state (default {WARMUP_FRAMES})')
+    batch.add_argument('--ray', nargs='?', const=True, default=False, metavar='ADDRESS',
+                       help='run as Ray tasks: on this machine, or on the Ray cluster at ADDRESS')
+    batch.add_argument('--ray-cpus', type=int, help='cores per Ray task without GPUs (default: min(4, all))')
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
+    if (args.output_dir or args.resume or args.segment_seconds or args.ray or is_batch_source(args.input_source)):
+        _main_batch(parser, args)
+        return
     with warnings.catch_warnings():
         warnings.showwarning = lambda message, *_, **__: tqdm.write(f'{parser.prog}: warning: {message}', file=sys.stderr)
         try:
@@ -179,7 +268,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 args.seq_chunk, args.num_workers, args.output_video_mbps, cli=True)
             model = create_model(args.variant, pretrained=args.checkpoint is None, checkpoint=args.checkpoint,
                                  progress=not args.disable_progress)
-            matter = Matter(model, args.device or default_device(), torch.float32, plan.downsample_ratio)
+            kind = SceneCutMatter if args.reset_on_scene_cut else Matter
+            matter = kind(model, args.device or default_device(), torch.float32, plan.downsample_ratio)
             count = convert(plan, matter, progress=not args.disable_progress)
         except (ConversionError, CheckpointError, OSError) as e:
             parser.exit(1, f'{parser.prog}: error: {e}\n')
@@ -187,6 +277,34 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             parser.exit(143 if isinstance(e, Terminated) else 130,
                         f'{parser.prog}: interrupted; the outputs are closed and hold the frames written so far\n')
     print(f'wrote {count} frames to {", ".join(plan.outputs.values())}', file=sys.stderr)
+
+
+def _main_batch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """`main` for folders, globs, --resume, segments and Ray: a summary, and exit code 1 if any input failed."""
+    if args.warmup_frames < 0:
+        parser.error(f'--warmup-frames must be 0 or more, got {args.warmup_frames}')
+    if args.segment_seconds is not None and not args.segment_seconds > 0:
+        parser.error(f'--segment-seconds must be above 0, got {args.segment_seconds:g}')
+    try:
+        model = create_model(args.variant, pretrained=args.checkpoint is None, checkpoint=args.checkpoint,
+                             progress=not args.disable_progress)
+        report = convert_videos(
+            model, args.input_source, args.output_dir, args.output_composition, args.output_alpha,
+            args.output_foreground, args.force, args.resume, args.reset_on_scene_cut, args.warmup_frames,
+            args.segment_seconds, args.checkpoint_seconds, args.ray, args.ray_cpus, not args.disable_progress,
+            args.device or default_device(), torch.float32, output_type=args.output_type,
+            transparent=args.transparent, background=args.background,
+            input_resize=args.input_resize and tuple(args.input_resize), downsample_ratio=args.downsample_ratio,
+            seq_chunk=args.seq_chunk, num_workers=args.num_workers, output_video_mbps=args.output_video_mbps)
+    except (ConversionError, CheckpointError, OSError) as e:
+        parser.exit(1, f'{parser.prog}: error: {e}\n')
+    except KeyboardInterrupt as e:
+        parser.exit(143 if isinstance(e, Terminated) else 130,
+                    f'{parser.prog}: interrupted; complete outputs are under their final names, the others are '
+                    f'not (rerun to finish them; --resume continues them from their last checkpoint)\n')
+    print(report.summary(), file=sys.stderr)
+    if report.totals()['failed']:
+        sys.exit(1)
 
 
 if __name__ == '__main__':

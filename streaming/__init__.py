@@ -11,6 +11,7 @@
     device      Placement: every device decision
     matter      Matter: the prepared model and its recurrent state; render()
     plan        ConversionPlan: a conversion's options, resolved and checked once
+    batch/      many and long videos: folders, resume, segments, scene cuts, Ray (its own package)
 
 See documentation/architecture.md for how a frame flows through them.
 """
