@@ -72,7 +72,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     app.queue(default_concurrency_limit=1)
     try:
         app.launch(server_name=args.host, server_port=args.port, max_file_size=f'{args.max_upload_mb:g}mb',
-                   allowed_paths=[str(jobs.root)], css=CSS, footer_links=[], show_error=True)
+                   allowed_paths=[str(jobs.root)], css=CSS, footer_links=[], quiet=True, prevent_thread_lock=True)
+        print(f'Robust Video Matting app on {app.local_url} (models: {", ".join(models.names)}; '
+              f'device {models.device}); Ctrl-C stops it', flush=True)
+        app.block_thread()
     finally:
         jobs.remove_all()
 

@@ -5,8 +5,11 @@ The server runs in the app's own environment (.venv-app: Gradio's pins conflict 
 venv's packages; .ci/setup makes it, RVM_APP_PYTHON points elsewhere). Missing Chromium or that
 environment fails these tests: CI installs both.
 
-Set RVM_APP_SCREENSHOTS=documentation/images to refresh the screenshots of documentation/app.md.
+Set RVM_APP_SCREENSHOTS=documentation/images to refresh the screenshots of documentation/app.md:
+then the server runs the real weights of ../shared/real on one of its real clips (the camera too),
+so that the pictures show real mattes; the checks are the same.
 """
+import io
 import os
 import re
 import socket
@@ -16,6 +19,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -33,6 +37,7 @@ SCREENSHOTS = os.environ.get('RVM_APP_SCREENSHOTS')
 START_TIMEOUT_S = 120
 JOB_TIMEOUT_MS = 60_000
 LONG_FRAMES = 900
+REAL = ROOT.parent / 'shared' / 'real'
 
 
 def free_port() -> int:
@@ -41,17 +46,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_y4m(path: Path, size=(160, 120), frames=30) -> None:
-    """A clip for Chromium's fake camera: a bright disc moving over a gradient (4:2:0, 30 fps)."""
+def camera_frames(size=(160, 120), frames=30) -> np.ndarray:
+    """`[T, H, W, 3]` uint8: a bright disc moving over a gradient."""
     w, h = size
     yy, xx = np.mgrid[0:h, 0:w]
+    clip = np.empty((frames, h, w, 3), np.uint8)
+    for i in range(frames):
+        clip[i] = ((xx + 4 * i) % w * 255 // w)[..., None]
+        clip[i][(yy - h // 2) ** 2 + (xx - w // 2 - i) ** 2 < (h // 4) ** 2] = (230, 200, 170)
+    return clip
+
+
+def real_frames() -> np.ndarray:
+    """A real clip of ../shared/real, upscaled x4 (bicubic) as its README advises: `[58, 360, 640, 3]`."""
+    tile = np.load(REAL / 'clips.npz')['tile0']
+    size = (tile.shape[2] * 4, tile.shape[1] * 4)
+    return np.stack([np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BICUBIC)) for frame in tile])
+
+
+def write_y4m(path: Path, frames: np.ndarray) -> None:
+    """`[T, H, W, 3]` RGB frames as a clip for Chromium's fake camera (full-range 4:2:0, 30 fps)."""
+    h, w = frames.shape[1:3]
     with open(path, 'wb') as f:
         f.write(f'YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg\n'.encode())
-        for i in range(frames):
-            luma = ((xx + 4 * i) % w * 255 // w).astype(np.uint8)
-            luma[(yy - h // 2) ** 2 + (xx - w // 2 - i) ** 2 < (h // 4) ** 2] = 230
-            chroma = np.full((h // 2, w // 2), 128, np.uint8)
-            f.write(b'FRAME\n' + luma.tobytes() + chroma.tobytes() + chroma.tobytes())
+        for frame in frames:
+            y, cb, cr = Image.fromarray(frame).convert('YCbCr').split()
+            chroma = [plane.resize((w // 2, h // 2), Image.Resampling.BOX).tobytes() for plane in (cb, cr)]
+            f.write(b'FRAME\n' + y.tobytes() + chroma[0] + chroma[1])
+
+
+def write_clip(path: Path, frames: np.ndarray) -> None:
+    """`[T, H, W, 3]` RGB frames as an H.264 MP4 at 30 fps."""
+    with av.open(str(path), 'w') as container:
+        stream = container.add_stream('libx264', rate=30)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = 'yuv420p'
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
+        container.mux(stream.encode())
 
 
 def cpu_seconds(pid: int) -> float:
@@ -67,6 +99,8 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def checkpoint(workdir, mbv3_weights):
+    if SCREENSHOTS:
+        return REAL / 'rvm_mobilenetv3_real_fgf.pth'
     path = workdir / 'filled.pth'
     torch.save(mbv3_weights, path)
     return path
@@ -108,7 +142,7 @@ def server(workdir, checkpoint):
 def browser(workdir):
     assert os.path.exists(CHROMIUM), f'{CHROMIUM} is missing: apt-get install chromium (bash .ci/setup does)'
     camera = workdir / 'camera.y4m'
-    write_y4m(camera)
+    write_y4m(camera, real_frames() if SCREENSHOTS else camera_frames())
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
             '--no-sandbox', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
@@ -130,8 +164,11 @@ def page(browser, server):
 
 
 def screenshot(page, name: str) -> None:
+    """With RVM_APP_SCREENSHOTS, the page as a 256-colour PNG (small enough to check in)."""
     if SCREENSHOTS:
-        page.screenshot(path=str(Path(SCREENSHOTS) / name), full_page=True)
+        image = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert('RGB')
+        image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+            Path(SCREENSHOTS) / name, optimize=True)
 
 
 def status(page) -> str:
@@ -173,9 +210,13 @@ def convert_options(page, upload: Path, fmt: str, kinds=('composition',)) -> Non
         box.check() if kind in kinds else box.uncheck()
 
 
-def test_convert_downloads_alpha_equal_to_convert_video(page, workdir, mbv3_weights):
+def test_convert_downloads_alpha_equal_to_convert_video(page, workdir, checkpoint):
     clip = workdir / 'clip.mp4'
-    make_video(clip, size=(128, 96), frames=12)
+    if SCREENSHOTS:
+        write_clip(clip, real_frames())
+    else:
+        make_video(clip, size=(128, 96), frames=12)
+    frames = probe(clip)['frames']
     convert_options(page, clip, 'PNG sequence (.zip)', ('composition', 'alpha'))
     page.locator('#color button').click()
     hex_input = page.locator('#color input').first
@@ -189,18 +230,18 @@ def test_convert_downloads_alpha_equal_to_convert_video(page, workdir, mbv3_weig
     files = download_results(page, workdir / 'downloads')
     assert sorted(files) == ['alpha.zip', 'composition.zip']
     alpha, composition = unzip_frames(files['alpha.zip']), unzip_frames(files['composition.zip'])
-    assert len(alpha) == len(composition) == 12
+    assert len(alpha) == len(composition) == frames
     expected_dir = workdir / 'expected_alpha'
-    convert_video(create_model(checkpoint=mbv3_weights), str(clip), output_type='png_sequence',
+    convert_video(create_model(checkpoint=str(checkpoint)), str(clip), output_type='png_sequence',
                   output_alpha=str(expected_dir), progress=False)
     expected = [np.asarray(Image.open(p)) for p in sorted(expected_dir.glob('*.png'))]
-    assert len(expected) == 12
+    assert len(expected) == frames
     for got, want in zip(alpha, expected):
         assert got.shape == want.shape
         assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
-    # The chosen colour shows where the matte is clear (filled weights leave parts of the frame at 0).
+    # The chosen colour shows where the matte is clear.
     clear = expected[0] == 0
-    assert clear.any(), 'the filled weights should leave some background to check the colour on'
+    assert clear.any(), 'the weights should leave some background to check the colour on'
     assert np.abs(composition[0][clear][:, :3].astype(int) - (0x33, 0x66, 0xcc)).max() <= 2
 
 

@@ -87,7 +87,7 @@ def results(plan: ConversionPlan) -> List[str]:
     """The files to download: the videos, or each PNG sequence zipped."""
     if plan.output_type == 'video':
         return [path for path in plan.outputs.values() if os.path.exists(path)]
-    return [zip_sequence(path) for path in plan.outputs.values()]
+    return [zip_sequence(path) for path in plan.outputs.values() if os.path.isdir(path)]
 
 
 def run(job: Job, models: Models, report: Callable[[int, int, float], None]) -> int:

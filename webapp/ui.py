@@ -4,8 +4,8 @@ and a Webcam tab (the camera matted live beside the original, fps and latency, r
 Conversions (and their previews) share one Gradio concurrency group of size 1: jobs from every
 tab and user wait in one queue, and the page shows their place in it.
 """
-import os
 import re
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -19,12 +19,12 @@ from .jobs import Cancelled, Jobs
 from .models import Models
 from .webcam import Session
 
-RATIO_HELP = ('auto brings the longer side to 512 px. The network sees the frame scaled by this ratio: '
-              'about 256 to 512 px on the long side is best, larger when the subject is small '
-              '(1920x1080: 0.25 for a portrait, 0.4 for a full body; 1280x720: 0.375 / 0.6).')
+# documentation/inference.md's guidance: the scaled frame about 256 to 512 px on its long side.
+RATIO_HELP = 'auto: long side to 512 px. 1080p: 0.25 portrait, 0.4 full body; 720p: 0.375 / 0.6'
 RATIOS = ['auto', '1', '0.6', '0.5', '0.4', '0.375', '0.25', '0.2', '0.125']
 CSS = """
 #status { min-height: 2.5em; }
+#preview img, #matted img, .state-view img { width: 100%; height: 100%; object-fit: contain; }
 #webcam-stats { font-variant-numeric: tabular-nums; }
 """
 
@@ -84,25 +84,30 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
         if job is None:
             return gr.update(), None
         job.running = True
-        total = len(job.plan.source)
+        total, done = len(job.plan.source), [0]
         progress(0, desc=f'0/{total} frames')
 
         def report(written: int, total: int, left: float) -> None:
+            done[0] = written
             progress(written / total, desc=f'{written}/{total} frames, {left:.0f} s left')
+        start = time.monotonic()
         try:
-            written = convert.run(job, models, report)
-            status = f'**Done:** {written} frames.'
+            convert.run(job, models, report)
+            cancelled = False
         except Cancelled:
-            status = 'Cancelled'
-            written = None
+            cancelled = True
         except (ConversionError, OSError) as e:
             return f'**Error:** {e}', None
         finally:
             job.running = False
         files = convert.results(job.plan)
-        if written is None:
-            status = (f'**Cancelled.** The results below hold the frames written before it stopped.'
-                      if files else '**Cancelled** before any frame.')
+        seconds = time.monotonic() - start
+        if not cancelled:
+            status = f'**Done:** {done[0]} frames in {seconds:.1f} s ({done[0] / seconds:.1f} fps).'
+        elif done[0]:
+            status = f'**Cancelled** after {done[0]} of {total} frames; the results hold those frames.'
+        else:
+            status = '**Cancelled** before the first frame.'
         return status, files or None
 
     def cancel(job_id):
@@ -176,7 +181,8 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
             session = gr.State(None)
             with gr.Row():
                 with gr.Column():
-                    camera = gr.Image(sources=['webcam'], streaming=True, label='Camera', height=360, elem_id='camera')
+                    camera = gr.Image(sources=['webcam'], streaming=True, label='Camera', height=360, elem_id='camera',
+                                      webcam_options=gr.WebcamOptions(mirror=False))  # as the matted side shows it
                 with gr.Column():
                     matted = gr.Image(label='Matted', interactive=False, height=360, format='jpeg', elem_id='matted')
             with gr.Row():
@@ -187,7 +193,7 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
             stats = gr.Markdown('Start the camera (the button under it).', elem_id='webcam-stats')
             with gr.Row(visible=False) as state_row:
                 state_views = [gr.Image(label=f'r{i} (first 3 channels)', interactive=False, height=180,
-                                        elem_id=f'state-r{i}') for i in range(1, 5)]
+                                        elem_id=f'state-r{i}', elem_classes='state-view') for i in range(1, 5)]
             show_states.change(lambda s: gr.update(visible=s), show_states, state_row, queue=False)
             camera.stream(webcam_frame, [camera, session, cam_model, cam_color, cam_kind, show_states],
                           [matted, stats, session, *state_views], stream_every=0.1, concurrency_limit=4,
