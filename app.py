@@ -9,6 +9,7 @@ See documentation/app.md (and webapp/ for the parts).
 import argparse
 import ipaddress
 import os
+import signal
 import sys
 import tempfile
 from typing import Optional, Sequence
@@ -68,6 +69,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         print(f'app.py: warning: listening on {args.host}: anyone who can reach this machine on port {args.port} '
               f'can use the app (there is no login). For a remote GPU, prefer an SSH tunnel.', file=sys.stderr)
     jobs.start_cleaner()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # as Ctrl-C: the job folders are removed
     app = build(models, jobs, Settings(args.media_root, args.max_upload_mb, args.max_seconds))
     app.queue(default_concurrency_limit=1)
     try:

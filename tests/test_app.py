@@ -37,6 +37,7 @@ SCREENSHOTS = os.environ.get('RVM_APP_SCREENSHOTS')
 START_TIMEOUT_S = 120
 JOB_TIMEOUT_MS = 60_000
 LONG_FRAMES = 900
+MAX_UPLOAD_MB = 2
 REAL = ROOT.parent / 'shared' / 'real'
 
 
@@ -116,7 +117,8 @@ def server(workdir, checkpoint):
     port = free_port()
     log = open(workdir / 'server.log', 'w')
     proc = subprocess.Popen([APP_PYTHON, str(ROOT / 'app.py'), '--port', str(port), '--checkpoint', str(checkpoint),
-                             '--media-root', str(media), '--jobs-dir', str(workdir), '--retention-minutes', '10'],
+                             '--media-root', str(media), '--jobs-dir', str(workdir), '--retention-minutes', '10',
+                             '--max-upload-mb', str(MAX_UPLOAD_MB)],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f'http://127.0.0.1:{port}/'
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -136,6 +138,7 @@ def server(workdir, checkpoint):
         proc.kill()
         pytest.fail('app.py did not stop within 15 s of SIGTERM')
     log.close()
+    assert not list(workdir.glob('rvm-app-*')), 'app.py removes its job folders when it stops'
 
 
 @pytest.fixture(scope='module')
@@ -294,3 +297,10 @@ def test_bad_upload_shows_the_converters_error(page, workdir):
     assert re.fullmatch(r'Error: \S+ is not a video FFmpeg can read \(.*\)', text), text
     assert '\n' not in text
     assert 'notes' not in text, 'the uploaded name never becomes a path'
+
+
+def test_upload_over_the_limit_is_refused_in_the_page(page, workdir):
+    big = workdir / 'big.mp4'
+    big.write_bytes(os.urandom((MAX_UPLOAD_MB + 1) * 2**20))
+    page.set_input_files('#upload input[type=file]', str(big))
+    page.wait_for_selector(f'text=exceed the maximum allowed size of {MAX_UPLOAD_MB}')
