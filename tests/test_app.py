@@ -273,17 +273,28 @@ def test_cancel_midway_keeps_the_server_free(page, server, workdir):
     assert urllib.request.urlopen(url, timeout=5).status == 200
 
 
-def test_webcam_mattes_the_fake_camera_and_shows_the_states(page):
+def test_webcam_mattes_the_fake_camera_and_shows_the_states(page, workdir):
     page.get_by_role('tab', name='Webcam').click()
     page.get_by_label('Show the recurrent states').check()
+    if not SCREENSHOTS:
+        red = workdir / 'red.png'
+        Image.new('RGB', (32, 32), (255, 0, 0)).save(red)
+        page.set_input_files('#webcam-background input[type=file]', str(red))
+        page.wait_for_selector('#webcam-background img')
     page.locator('#camera').get_by_text('Click to Access Webcam').click()
     page.locator('#camera button[aria-label="capture photo"]').click()
     page.wait_for_function('/[1-9][0-9.]* fps/.test(document.querySelector("#webcam-stats").innerText)')
     fps = float(re.search(r'([\d.]+) fps', page.inner_text('#webcam-stats')).group(1))
     assert fps > 0
-    page.wait_for_selector('#matted img')
+    matted = page.wait_for_selector('#matted img')
     for i in range(1, 5):
         page.wait_for_selector(f'#state-r{i} img')
+    if not SCREENSHOTS:
+        # The filled weights leave most of the fake camera's frame clear: there, the background image shows.
+        image = np.asarray(Image.open(io.BytesIO(page.request.get(matted.get_attribute('src')).body())).convert('RGB'))
+        assert image.shape[:2] == (120, 160)
+        red_share = (np.abs(image.astype(int) - (255, 0, 0)).max(axis=2) < 40).mean()
+        assert red_share > 0.2, red_share
     time.sleep(1)  # a few more frames, for the screenshot
     screenshot(page, 'app_webcam.png')
 

@@ -83,6 +83,14 @@ class Jobs:
         thread.start()
         return thread
 
-    def remove_all(self) -> None:
-        """Remove every job folder (at shutdown)."""
-        shutil.rmtree(self.root, ignore_errors=True)
+    def remove_all(self, attempts: int = 5) -> None:
+        """Cancel every job and remove every job folder (at shutdown). A conversion or a webcam frame
+        still finishing may add a file while the folder goes: then try again, briefly."""
+        with self._lock:
+            for job in self._jobs.values():
+                job.cancel_requested.set()
+        for _ in range(attempts):
+            shutil.rmtree(self.root, ignore_errors=True)
+            if not self.root.exists():
+                return
+            time.sleep(0.2)

@@ -117,7 +117,7 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
         job.cancel_requested.set()
         return 'Cancelling…'
 
-    def webcam_frame(frame, session, model, color, kind, show_states):
+    def webcam_frame(frame, session, model, color, picture, kind, show_states):
         if frame is None:
             return None, gr.update(), session, *([gr.update()] * 4)
         if session is None or session.model != model:
@@ -125,7 +125,7 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
         if not models.lock.acquire(timeout=0.2):
             return gr.update(), 'Paused: a conversion is using the model.', session, *([gr.update()] * 4)
         try:
-            image = session.matte(frame, color_spec(color), kind)
+            image = session.matte(frame, picture or color_spec(color), kind)
         finally:
             models.lock.release()
         states = session.states() if show_states else [gr.update()] * 4
@@ -188,6 +188,8 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
             with gr.Row():
                 cam_model = gr.Dropdown(models.names, value=models.names[0], label='Model')
                 cam_color = gr.ColorPicker('#00ff00', label='Background colour')
+                cam_picture = gr.Image(type='filepath', sources=['upload'], label='…or a background image',
+                                       height=120, elem_id='webcam-background')
                 cam_kind = gr.Radio(list(convert.KINDS), value='composition', label='Show')
                 show_states = gr.Checkbox(False, label='Show the recurrent states', elem_id='show-states')
             stats = gr.Markdown('Start the camera (the button under it).', elem_id='webcam-stats')
@@ -195,7 +197,7 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
                 state_views = [gr.Image(label=f'r{i} (first 3 channels)', interactive=False, height=180,
                                         elem_id=f'state-r{i}', elem_classes='state-view') for i in range(1, 5)]
             show_states.change(lambda s: gr.update(visible=s), show_states, state_row, queue=False)
-            camera.stream(webcam_frame, [camera, session, cam_model, cam_color, cam_kind, show_states],
+            camera.stream(webcam_frame, [camera, session, cam_model, cam_color, cam_picture, cam_kind, show_states],
                           [matted, stats, session, *state_views], stream_every=0.1, concurrency_limit=4,
                           concurrency_id='webcam', show_progress='hidden')
     return app
