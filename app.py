@@ -69,7 +69,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         print(f'app.py: warning: listening on {args.host}: anyone who can reach this machine on port {args.port} '
               f'can use the app (there is no login). For a remote GPU, prefer an SSH tunnel.', file=sys.stderr)
     jobs.start_cleaner()
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C: the server closes, job folders go
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # as Ctrl-C: the server closes, job folders go
     app = build(models, jobs, Settings(args.media_root, args.max_upload_mb, args.max_seconds))
     app.queue(default_concurrency_limit=1)
     try:

@@ -142,7 +142,7 @@ def server(workdir, checkpoint):
 
 
 @pytest.fixture(scope='module')
-def browser(workdir):
+def browser(workdir, server):  # after the server, so that it closes first
     assert os.path.exists(CHROMIUM), f'{CHROMIUM} is missing: apt-get install chromium (bash .ci/setup does)'
     camera = workdir / 'camera.y4m'
     write_y4m(camera, real_frames() if SCREENSHOTS else camera_frames())
@@ -206,7 +206,7 @@ def unzip_frames(archive: Path) -> list:
 
 def convert_options(page, upload: Path, fmt: str, kinds=('composition',)) -> None:
     page.set_input_files('#upload input[type=file]', str(upload))
-    page.wait_for_selector(f'#upload :text("{upload.stem}")')
+    page.wait_for_selector(f'#upload a[download="{upload.name}"]')  # the server has it
     page.locator('#format').get_by_label(fmt).check()
     for kind in ('composition', 'alpha', 'foreground'):
         box = page.locator('#outputs').get_by_label(kind)
