@@ -206,7 +206,7 @@ def unzip_frames(archive: Path) -> list:
 
 def convert_options(page, upload: Path, fmt: str, kinds=('composition',)) -> None:
     page.set_input_files('#upload input[type=file]', str(upload))
-    page.wait_for_selector(f'#upload a[download="{upload.name}"]')  # the server has it
+    page.wait_for_selector(f'#upload a[download="{upload.name}"][href*="/gradio_api/file="]')  # the server has it
     page.locator('#format').get_by_label(fmt).check()
     for kind in ('composition', 'alpha', 'foreground'):
         box = page.locator('#outputs').get_by_label(kind)
