@@ -174,14 +174,17 @@ def screenshot(page, name: str) -> None:
             Path(SCREENSHOTS) / name, optimize=True)
 
 
+STATUS = '#status [data-testid="markdown"]'  # the message, not the queue/progress overlay over it
+
+
 def status(page) -> str:
-    return page.inner_text('#status').strip()
+    return page.inner_text(STATUS).strip()
 
 
 def wait_status(page, *words: str) -> str:
     """Wait until the status line holds one of `words`; returns it."""
-    page.wait_for_function('words => words.some(w => document.querySelector("#status").innerText.includes(w))',
-                           arg=list(words))
+    page.wait_for_function('([sel, words]) => words.some(w => document.querySelector(sel).innerText.includes(w))',
+                           arg=[STATUS, list(words)])
     return status(page)
 
 
