@@ -1,0 +1,87 @@
+"""The web app: convert videos and matte the webcam in the browser, on this machine.
+
+    python app.py                                   # http://127.0.0.1:7860, the published mobilenetv3
+    python app.py --checkpoint rvm_resnet50.pth --media-root ~/Videos
+    python app.py --host 0.0.0.0 --port 8080        # reachable from other machines (a warning says so)
+
+See documentation/app.md (and webapp/ for the parts).
+"""
+import argparse
+import ipaddress
+import os
+import signal
+import sys
+import tempfile
+from typing import Optional, Sequence
+
+from model.model import VARIANTS
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog='app.py', description=__doc__.split('\n\n')[0])
+    parser.add_argument('--host', default='127.0.0.1',
+                        help='address to listen on (default 127.0.0.1: this machine only)')
+    parser.add_argument('--port', type=int, default=7860, help='default 7860')
+    parser.add_argument('--checkpoint', action='append', default=[],
+                        help='a MattingNetwork .pth to offer (repeat for several)')
+    parser.add_argument('--variant', action='append', default=[], choices=VARIANTS,
+                        help="offer this encoder's published weights (repeat for several; default mobilenetv3 "
+                             'when no --checkpoint is given)')
+    parser.add_argument('--device', help='default: cuda when available, else cpu')
+    parser.add_argument('--media-root', help='a folder whose videos and image folders the page may pick '
+                                             '(nothing outside it is reachable)')
+    parser.add_argument('--max-upload-mb', type=float, default=500, help='largest upload (default 500 MB)')
+    parser.add_argument('--max-seconds', type=float, default=600,
+                        help='longest input video, in seconds (default 600)')
+    parser.add_argument('--retention-minutes', type=float, default=60,
+                        help='how long a job\'s folder (uploads, results) is kept (default 60)')
+    parser.add_argument('--jobs-dir', default=tempfile.gettempdir(),
+                        help='where the jobs\' folder is made (default: the temp dir)')
+    args = parser.parse_args(argv)
+    if args.media_root is not None and not os.path.isdir(args.media_root):
+        parser.error(f'--media-root {args.media_root} is not a folder')
+    return args
+
+
+def is_local(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == 'localhost'
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
+    from webapp.jobs import Jobs  # after parsing: --help stays fast
+    jobs = Jobs(args.retention_minutes * 60, args.jobs_dir)
+    os.environ.setdefault('GRADIO_TEMP_DIR', str(jobs.root / 'uploads'))  # uploads age out with the jobs
+    os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
+    from webapp.models import Models
+    from webapp.ui import CSS, Settings, build
+    from model import CheckpointError
+
+    models = Models(args.checkpoint, args.variant, args.device)
+    try:
+        models.load_all()
+    except (CheckpointError, OSError) as e:
+        sys.exit(f'app.py: error: {e}')
+    if not is_local(args.host):
+        print(f'app.py: warning: listening on {args.host}: anyone who can reach this machine on port {args.port} '
+              f'can use the app (there is no login). For a remote GPU, prefer an SSH tunnel.', file=sys.stderr)
+    jobs.start_cleaner()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # as Ctrl-C: the server closes, job folders go
+    app = build(models, jobs, Settings(args.media_root, args.max_upload_mb, args.max_seconds))
+    app.queue(default_concurrency_limit=1)
+    try:
+        app.launch(server_name=args.host, server_port=args.port, max_file_size=f'{args.max_upload_mb:g}mb',
+                   allowed_paths=[str(jobs.root)], css=CSS, footer_links=[], quiet=True, prevent_thread_lock=True)
+        print(f'Robust Video Matting app on {app.local_url} (models: {", ".join(models.names)}; '
+              f'device {models.device}); Ctrl-C stops it', flush=True)
+        app.block_thread()
+    finally:
+        app.close()
+        jobs.remove_all()
+
+
+if __name__ == '__main__':
+    main()
