@@ -27,9 +27,10 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from model import CheckpointError, create_model
-from streaming import ConversionError, ConversionPlan, Matter, render
+from streaming import ConversionError, ConversionPlan, Matter
 from streaming.matter import auto_downsample_ratio  # noqa: F401 (the original API's name)
 from streaming.device import default_device
+from streaming.formats import CODECS
 from streaming.plan import OUTPUT_TYPES
 from streaming.readers import Frame
 from streaming.threads import prefetch
@@ -46,9 +47,9 @@ def _chunks(frames: Iterator[Frame], size: int, matter: Matter) -> Iterator[Tupl
         yield matter.stage(np.stack([frame.image for frame in chunk])), [frame.pts for frame in chunk]
 
 
-def _packed(writer, kind: str, fgr: Tensor, pha: Tensor, bgr: Optional[Tensor]) -> Tensor:
-    """Output `kind` of a chunk (see `streaming.render`) as the uint8 data `writer.write_packed` takes."""
-    return writer.pack(render(kind, fgr, pha, bgr))
+def _packed(plan: ConversionPlan, writer, kind: str, fgr: Tensor, pha: Tensor, bgr: Optional[Tensor]) -> Tensor:
+    """Output `kind` of a chunk (see `ConversionPlan.render`) as the data `writer.write_packed` takes."""
+    return writer.pack(plan.render(kind, fgr, pha, bgr))
 
 
 def convert(plan: ConversionPlan, matter: Matter, progress: bool = True,
@@ -78,7 +79,7 @@ def convert(plan: ConversionPlan, matter: Matter, progress: bool = True,
             bgr_frames = bgr.next(len(pts)) if bgr is not None else None
             for kind, writer in writers.items():
                 make_packed, ready = matter.hand_off(
-                    functools.partial(_packed, writer.writer, kind, fgr, pha, bgr_frames))
+                    functools.partial(_packed, plan, writer.writer, kind, fgr, pha, bgr_frames))
                 writer.write(make_packed, pts, ready)
             written += len(pts)
             bar.update(len(pts))
@@ -102,7 +103,11 @@ def convert_video(model: nn.Module,
                   device: Optional[Union[str, torch.device]] = None,
                   dtype: Optional[torch.dtype] = None,
                   background: Optional[Union[str, Sequence[float], os.PathLike]] = None,
-                  transparent: Optional[bool] = None) -> int:
+                  transparent: Optional[bool] = None,
+                  video_codec: Optional[str] = None,
+                  video_quality: Optional[float] = None,
+                  bit_depth: Optional[int] = None,
+                  premultiplied: bool = False) -> int:
     """Matte a video or image sequence and write the composition, alpha and/or foreground.
 
     Args:
@@ -111,13 +116,14 @@ def convert_video(model: nn.Module,
         input_source: a video file, or a directory of images (natural order, 30 fps).
         input_resize: `(W, H)` to resize the input to before matting.
         downsample_ratio: the network's downsample ratio; None brings the longer side to 512 px.
-        output_type: 'video' (one file per output) or 'png_sequence' (one directory per output);
-            None: from the paths (video extensions, or directories without one).
+        output_type: 'video' (one file per output), or 'png_sequence', 'tiff_sequence' or
+            'exr_sequence' (one directory of images per output; EXR for the alpha only);
+            None: from the paths (video extensions, or directories without one: png_sequence).
         output_composition: the foreground over `background` (green by default); RGBA with the
             foreground zeroed where alpha is 0 when transparent.
         output_alpha: the alpha matte (gray).
         output_foreground: the predicted foreground colors (RGB).
-        output_video_mbps: video bit rate in Mbps (default 1).
+        output_video_mbps: video bit rate in Mbps; default: constant quality (`video_quality`).
         seq_chunk: frames per network call; larger chunks use the hardware better.
         num_workers: threads decoding the input (image files in parallel, or the video decoder's);
             0 lets the decoder choose.
@@ -126,7 +132,15 @@ def convert_video(model: nn.Module,
         background: the composition background: a color ((r, g, b) in 0..255, 'r,g,b', '#rrggbb'
             or a name), an image, or a video (looped). Scaled to cover the frame.
         transparent: write the composition with alpha. Default: when the format holds alpha
-            (png_sequence, .mov as ProRes 4444, .webm as VP9) and no background is given.
+            (image sequences, .mov as ProRes 4444, .webm as VP9, .mkv as FFV1) and no background is given.
+        video_codec: 'h264', 'h265', 'av1', 'vp9', 'prores' (422 HQ), 'prores4444' or 'ffv1'
+            (lossless); default: from the extension (H.265 for more than 8-bit input in .mp4/.mov/.mkv).
+        video_quality: the codec's constant quality (CRF: lower is better and larger); default:
+            visually transparent (H.264 18, H.265 20, AV1 30, VP9 31).
+        bit_depth: video 8, 10 or 16 (FFV1); png/tiff 8 or 16; exr 16 (half) or 32 (float).
+            Default: the input's, as far as the codec goes (H.264 and VP9: 8), 8 for png/tiff.
+        premultiplied: the transparent composition's and the foreground's colours multiplied by
+            alpha (default straight: unmultiplied).
 
     Every option is checked before any frame (`streaming.ConversionPlan`). Video outputs keep the
     input's frame rate and timestamps and carry its audio. Stopping midway (an error, Ctrl-C)
@@ -136,7 +150,8 @@ def convert_video(model: nn.Module,
     """
     plan = ConversionPlan.resolve(input_source, output_composition, output_alpha, output_foreground, output_type,
                                   transparent, background, input_resize, downsample_ratio, seq_chunk, num_workers,
-                                  output_video_mbps)
+                                  output_video_mbps, video_codec=video_codec, video_quality=video_quality,
+                                  bit_depth=bit_depth, premultiplied=premultiplied)
     return convert(plan, Matter(model, device, dtype, plan.downsample_ratio), progress)
 
 
@@ -227,7 +242,20 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('--output-composition', help='the foreground over --background (or transparent)')
     parser.add_argument('--output-alpha', help='the alpha matte')
     parser.add_argument('--output-foreground', help='the foreground colors')
-    parser.add_argument('--output-video-mbps', type=float, default=1, help='video bit rate (default 1)')
+    parser.add_argument('--output-video-mbps', type=float,
+                        help='video bit rate (default: constant quality, see --video-quality)')
+    parser.add_argument('--video-codec', choices=tuple(CODECS),
+                        help='default: from the extension (h264; vp9 for .webm; prores4444 for transparent .mov, '
+                             'ffv1 for transparent .mkv; h265 for more than 8-bit input)')
+    parser.add_argument('--video-quality', type=float,
+                        help="the codec's CRF, lower is better (default: visually transparent: "
+                             'h264 18, h265 20, av1 30, vp9 31)')
+    parser.add_argument('--bit-depth', type=int, choices=(8, 10, 16, 32),
+                        help="default: the input's as far as the codec goes (h264, vp9: 8); png/tiff: 8 or 16, "
+                             'exr: 16 (half) or 32 (float)')
+    parser.add_argument('--premultiplied', action='store_true',
+                        help='colours of the transparent composition and the foreground multiplied by alpha '
+                             '(default: straight)')
     parser.add_argument('--seq-chunk', type=int, default=1, help='frames per network call (default 1)')
     parser.add_argument('--num-workers', type=int, default=0, help='input decoding threads (default: automatic)')
     parser.add_argument('--disable-progress', action='store_true')
@@ -265,7 +293,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             plan = ConversionPlan.resolve(
                 args.input_source, args.output_composition, args.output_alpha, args.output_foreground,
                 args.output_type, args.transparent, args.background, args.input_resize, args.downsample_ratio,
-                args.seq_chunk, args.num_workers, args.output_video_mbps, cli=True)
+                args.seq_chunk, args.num_workers, args.output_video_mbps, cli=True, video_codec=args.video_codec,
+                video_quality=args.video_quality, bit_depth=args.bit_depth, premultiplied=args.premultiplied)
             model = create_model(args.variant, pretrained=args.checkpoint is None, checkpoint=args.checkpoint,
                                  progress=not args.disable_progress)
             kind = SceneCutMatter if args.reset_on_scene_cut else Matter

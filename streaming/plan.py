@@ -9,15 +9,22 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
+import torch
+
+from torch import Tensor
+
 from .background import GREEN, check_background
-from .formats import (TRANSPARENT_VIDEO_EXTENSIONS, VIDEO_EXTENSIONS, ConversionError, check_writable,
+from .color import BT709, Colors
+from .formats import (TRANSPARENT_VIDEO_EXTENSIONS, VIDEO_EXTENSIONS, ConversionError, Encoding, check_writable,
                       video_codec)
-from .matter import check_downsample_ratio
+from .matter import check_downsample_ratio, render
 from .readers import open_reader
 from .threads import ThreadedWriter, Turns
-from .writers import ImageSequenceWriter, VideoWriter, Writer, check_sequence_directory
+from .writers import ImageSequenceWriter, VideoWriter, Writer, check_sequence_directory, image_bit_depths
 
-OUTPUT_TYPES = ('video', 'png_sequence')
+# Image sequences: a directory of numbered images of each output, by type.
+SEQUENCE_EXTENSIONS = {'png_sequence': 'png', 'tiff_sequence': 'tif', 'exr_sequence': 'exr'}
+OUTPUT_TYPES = ('video', *SEQUENCE_EXTENSIONS)
 WRITE_AHEAD_CHUNKS = 2
 
 
@@ -27,7 +34,7 @@ def output_type_of(outputs: Dict[str, str], output_type: Optional[str], name) ->
     if output_type is not None:
         if output_type not in OUTPUT_TYPES:
             raise ConversionError(f'{name("output_type")} {output_type!r} is not one of {", ".join(OUTPUT_TYPES)}')
-        if output_type == 'png_sequence':
+        if output_type != 'video':
             return output_type
     kinds = set()
     for kind, path in outputs.items():
@@ -55,7 +62,11 @@ class ConversionPlan:
     downsample_ratio: Optional[float]    # None: chosen from the first frame
     seq_chunk: int
     num_workers: int
-    bit_rate: int
+    bit_rate: Optional[int]              # None: constant quality
+    encodings: Dict[str, Encoding]       # kind -> codec, pixel format, bits (video outputs)
+    video_quality: Optional[float]       # the codecs' CRF; None: each codec's default
+    bit_depth: Optional[int]             # image sequences' (None: the format's default)
+    premultiplied: bool                  # the transparent composition's and the foreground's colours times alpha
 
     @property
     def size(self) -> Tuple[int, int]:
@@ -68,11 +79,15 @@ class ConversionPlan:
                 transparent: Optional[bool] = None, background: Any = None,
                 input_resize: Optional[Tuple[int, int]] = None, downsample_ratio: Optional[float] = None,
                 seq_chunk: int = 1, num_workers: int = 0, output_video_mbps: Optional[float] = None,
-                cli: bool = False) -> 'ConversionPlan':
+                cli: bool = False, video_codec: Optional[str] = None, video_quality: Optional[float] = None,
+                bit_depth: Optional[int] = None, premultiplied: bool = False) -> 'ConversionPlan':
         """Check every option and resolve the defaults. `cli` names options by their flags in errors.
 
         Defaults: the output type from the paths; a transparent composition when its format holds
-        alpha (png_sequence, .mov, .webm) and no background is given; else a green background.
+        alpha (image sequences, .mov, .webm) and no background is given; else a green background.
+        Video: the extension's codec (`formats.video_codec`) at constant quality unless
+        `output_video_mbps` is given, in the input's bit depth as far as the codec goes, in the
+        input's colours. HDR input (PQ, HLG) is carried through at 10 bits or more, or refused.
         """
         def name(option: str) -> str:
             return '--' + option.replace('_', '-') if cli else option
@@ -97,7 +112,7 @@ class ConversionPlan:
         if composition is None:
             transparent, background = False, None
         elif transparent is None:
-            transparent = background is None and (output_type == 'png_sequence' or os.path.splitext(
+            transparent = background is None and (output_type != 'video' or os.path.splitext(
                 composition)[1].lower() in TRANSPARENT_VIDEO_EXTENSIONS)
         elif transparent and background is not None:
             raise ConversionError(f'a transparent composition has no background: give {name("transparent")} or '
@@ -113,20 +128,71 @@ class ConversionPlan:
                 raise ConversionError(f'{name("output_" + kind)} {path} is the same path as {seen[real]}; '
                                       f'refusing to overwrite it')
             seen[real] = name('output_' + kind)
-            if output_type == 'video':
-                video_codec(path, transparent and kind == 'composition')
-            else:
-                check_sequence_directory(path, 'png')
+            if output_type != 'video':
+                check_sequence_directory(path, SEQUENCE_EXTENSIONS[output_type])
             check_writable(path, directory=output_type == 'png_sequence')
+        encodings = check_depth_and_colors(source, outputs, output_type, transparent, video_codec, video_quality,
+                                           bit_depth, name)
         return cls(source, outputs, output_type, transparent, background, input_resize and tuple(input_resize),
-                   downsample_ratio, seq_chunk, num_workers, int((output_video_mbps or 1) * 1_000_000))
+                   downsample_ratio, seq_chunk, num_workers,
+                   None if output_video_mbps is None else int(output_video_mbps * 1_000_000), encodings,
+                   video_quality, bit_depth, premultiplied)
+
+    def colors(self, kind: str) -> Colors:
+        """The colours output `kind` is written in: the input's; the alpha (coverage, not colour) in BT.709."""
+        return BT709 if kind == 'alpha' else self.source.colors
+
+    def render(self, kind: str, fgr: Tensor, pha: Tensor, bgr: Optional[Tensor]) -> Tensor:
+        """Output `kind` of a chunk as `[T, C, H, W]` in 0..1 (`matter.render`), premultiplied if asked."""
+        frames = render(kind, fgr, pha, bgr)
+        if self.premultiplied and (kind == 'foreground' or (kind == 'composition' and bgr is None)):
+            frames = torch.cat([frames[:, :3] * pha, frames[:, 3:]], dim=1)
+        return frames
 
     def writer(self, kind: str, turns: Turns) -> ThreadedWriter:
         """The writer of output `kind`, on its own thread."""
         path = self.outputs[kind]
-        if self.output_type == 'png_sequence':
-            writer: Writer = ImageSequenceWriter(path, 'png')
+        if self.output_type != 'video':
+            writer: Writer = ImageSequenceWriter(path, SEQUENCE_EXTENSIONS[self.output_type], self.bit_depth)
         else:
+            encoding = self.encodings[kind]
             writer = VideoWriter(path, self.source.frame_rate, self.bit_rate, self.transparent and kind == 'composition',
-                                 self.source.time_base, self.source.path if self.source.has_audio else None)
+                                 self.source.time_base, self.source.path if self.source.has_audio else None,
+                                 encoding.codec, self.video_quality, encoding.bits, colors=self.colors(kind))
         return ThreadedWriter(writer, WRITE_AHEAD_CHUNKS, turns)
+
+
+def check_depth_and_colors(source: Any, outputs: Dict[str, str], output_type: str, transparent: bool,
+                           codec: Optional[str], quality: Optional[float], bit_depth: Optional[int],
+                           name) -> Dict[str, Encoding]:
+    """Each video output's encoding (`formats.video_codec`), or ConversionError for a codec, depth or
+    quality an output cannot take, and for HDR colour an output would lose (8 bits, image files)."""
+    hdr = source.colors.hdr
+    if output_type != 'video':
+        extension = SEQUENCE_EXTENSIONS[output_type]
+        if bit_depth is not None and bit_depth not in image_bit_depths(extension):
+            raise ConversionError(f'{name("bit_depth")} {bit_depth}: {extension} images have '
+                                  f'{", ".join(map(str, image_bit_depths(extension)))} bits')
+        if codec is not None or quality is not None:
+            raise ConversionError(f'{name("video_codec")} and {name("video_quality")} are for video outputs, '
+                                  f'not {output_type}')
+        colored = [kind for kind in outputs if kind != 'alpha']
+        if hdr and colored:
+            raise ConversionError(f'{source.path} is HDR ({source.colors.describe()}): {output_type} images cannot '
+                                  f'carry its colours; write {name("output_" + colored[0])} as video '
+                                  f'(h265, av1, prores or ffv1), or convert the input to SDR first')
+        if output_type == 'exr_sequence' and colored:
+            raise ConversionError(f'exr_sequence holds the alpha matte only (EXR colour is scene-linear, video is not); '
+                                  f'write {name("output_" + colored[0])} as tiff_sequence or video')
+        return {}
+    encodings = {}
+    for kind, path in outputs.items():
+        bits = bit_depth if bit_depth is not None or not hdr or kind == 'alpha' else None
+        encoding = video_codec(path, transparent and kind == 'composition', codec, bits,
+                               max(source.bit_depth, 10 if hdr and kind != 'alpha' else 8), quality)
+        if hdr and kind != 'alpha' and encoding.bits < 10:
+            raise ConversionError(f'{source.path} is HDR ({source.colors.describe()}): {name("output_" + kind)} as '
+                                  f'{encoding.bits}-bit {encoding.codec} would band and lose it; use h265, av1, '
+                                  f'prores or ffv1 at 10 bits or more (or convert the input to SDR first)')
+        encodings[kind] = encoding
+    return encodings

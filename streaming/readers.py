@@ -4,7 +4,8 @@ Readers decode one frame at a time, so memory stays flat however long the video:
 the whole input, nothing accumulates frames.
 
 - `VideoReader`, `ImageSequenceReader`: Datasets of RGB frames (the original RVM API), plus
-  `frames()`, the fast path the converter uses: `Frame(image [H, W, 3] uint8, pts)` in order.
+  `frames()`, the fast path the converter uses: `Frame(image [H, W, 3] uint8, pts)` in order
+  (uint16 for video of more than 8 bits, so that 10-bit input keeps its levels).
 - `open_reader(path)`: the right one for a file or a directory.
 
 Damaged input is read as far as it decodes: data that fails is skipped and counted, a file that
@@ -23,7 +24,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .color import source_colors
+from .color import BT709, Colors, frame_colors, source_colors
 from .formats import ConversionError, list_images, mp4_boxes
 from .images import Size, image_to_rgb
 
@@ -31,7 +32,8 @@ SEQUENCE_FRAME_RATE = Fraction(30)
 
 
 class Frame(NamedTuple):
-    """One decoded frame: `image` `[H, W, 3]` uint8 RGB, shown at `pts` (in the reader's `time_base`)."""
+    """One decoded frame: `image` `[H, W, 3]` RGB, uint8, or uint16 (0..65535) when the reader's
+    `bit_depth` is above 8, shown at `pts` (in the reader's `time_base`)."""
     image: np.ndarray
     pts: int
 
@@ -81,6 +83,8 @@ class _Reader(Dataset):
         raise NotImplementedError
 
     def _item(self, image: np.ndarray) -> Any:
+        if image.dtype == np.uint16:  # PIL has no 16-bit RGB: the Dataset's images are 8-bit
+            image = ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
         image = Image.fromarray(image)
         return self.transform(image) if self.transform is not None else image
 
@@ -107,6 +111,8 @@ class VideoReader(_Reader):
         rotation: the counterclockwise rotation (degrees) that shows the decoded frames upright;
             frames are returned rotated by it, as players show them.
         has_audio: whether the file has an audio stream (copied into video outputs).
+        bit_depth: bits per sample of the decoded frames (8, 10, 12...); `frames()` gives uint16 above 8.
+        colors: the stream's colour tags (`color.Colors`; untagged ones as players read them).
     """
 
     def __init__(self, path: Union[str, os.PathLike], transform: Optional[Callable] = None):
@@ -123,19 +129,22 @@ class VideoReader(_Reader):
             self._listed = stream.frames
             self._end = _stream_end(stream)
             self._length = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
-        self.rotation = self._first_frame_rotation()
+        self.rotation, self.bit_depth, self.colors = self._first_frame_properties()
         self._turns = round(self.rotation / 90) % 4  # quarter turns counterclockwise
         if self._turns % 2:
             self.width, self.height = self.height, self.width
         self._cursor: Optional[List[Any]] = None  # [pid, frame iterator, index of its next frame]
 
-    def _first_frame_rotation(self) -> int:
+    def _first_frame_properties(self) -> Tuple[int, int, Colors]:
+        """The rotation, bit depth and colours of the first frame (0, 8 and BT.709 if none decodes)."""
         with _open_input(self.path) as container:
             try:
                 frame = next(container.decode(video=0), None)
             except av.error.FFmpegError:
-                return 0
-        return frame.rotation if frame is not None else 0
+                frame = None
+        if frame is None:
+            return 0, 8, BT709
+        return frame.rotation, max(component.bits for component in frame.format.components), frame_colors(frame)
 
     def __len__(self) -> int:
         """The number of frames the file holds (its header's count, else its packet count)."""
@@ -161,7 +170,7 @@ class VideoReader(_Reader):
         return self._item(frame.image)
 
     def frames(self, size: Optional[Size] = None, num_workers: int = 0) -> Iterator[Frame]:
-        """Decode every frame in order as `Frame(image [H, W, 3] uint8 RGB, pts)`.
+        """Decode every frame in order as `Frame(image [H, W, 3] RGB, pts)`: uint8, uint16 above 8 bits.
 
         Args:
             size: `(W, H)` to resize to while converting to RGB, or None for the frame size.
@@ -175,6 +184,7 @@ class VideoReader(_Reader):
         if self._turns % 2:
             width, height = height, width  # decoded frames are on their side: resize them as decoded
         step = max(1, round(1 / (self.frame_rate * self.time_base)))
+        rgb = 'rgb24' if self.bit_depth <= 8 else 'rgb48le'
         last_pts = None
         count = 0
         damaged: List[int] = []
@@ -196,7 +206,7 @@ class VideoReader(_Reader):
                 elif size is None and (frame.width, frame.height) != (width, height):
                     resized.append(count)
                 count += 1
-                image = frame.to_ndarray(format='rgb24', width=width, height=height, **source_colors(frame))
+                image = frame.to_ndarray(format=rgb, width=width, height=height, **source_colors(frame))
                 yield Frame(np.ascontiguousarray(np.rot90(image, self._turns)) if self._turns else image, pts)
         if resized:
             _warn(f'{self.path}: {len(resized)} frames, from frame {resized[0]}, differ in size from the first frame '
@@ -254,6 +264,8 @@ class ImageSequenceReader(_Reader):
     frame_rate = SEQUENCE_FRAME_RATE
     time_base = 1 / SEQUENCE_FRAME_RATE
     has_audio = False
+    bit_depth = 8
+    colors = BT709
 
     def __init__(self, path: Union[str, os.PathLike], transform: Optional[Callable] = None):
         self.path = os.fspath(path)

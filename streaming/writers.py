@@ -1,23 +1,25 @@
 """Writers: frames to a video file or a folder of numbered images, encoded as they come.
 
 `write(frames [T, C, H, W] in 0..1)` is the original API; it is `write_packed(pack(frames))`:
-`pack` converts to the writer's uint8 layout where the frames are (the GPU on CUDA),
-`write_packed` encodes on the CPU; the converter runs them on different threads.
+`pack` quantises to the writer's layout and bit depth (uint8, or uint16 for 10- and 16-bit outputs)
+where the frames are (the GPU on CUDA), `write_packed` encodes on the CPU; the converter runs
+them on different threads. Until `pack`, frames are the network's floats.
 """
 import os
 import re
 from fractions import Fraction
-from typing import List, Optional, Sequence, Set, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import av
 import numpy as np
+import torch
 import torch.nn.functional as F
-from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
+from av.video.reformatter import ColorRange
 from PIL import Image
 from torch import Tensor
 
 from .audio import AudioTrack
-from .color import to_images, to_yuv420
+from .color import BT709, Colors, to_images, to_yuv420
 from .formats import ConversionError, container_options, mp4_boxes, video_codec
 from .images import Size
 
@@ -32,13 +34,20 @@ def to_fraction(rate: Union[int, float, Fraction]) -> Fraction:
     return Fraction(rate).limit_denominator(1001)
 
 
+# `av.VideoFrame.from_ndarray` formats of `to_images`' output, by (channels, 16 bits).
+_IMAGE_FORMATS = {(1, False): 'gray', (3, False): 'rgb24', (4, False): 'rgba',
+                  (1, True): 'gray16le', (3, True): 'rgb48le', (4, True): 'rgba64le'}
+
+
 class VideoWriter:
     """Encode frames to a video file as they come.
 
-    The codec follows the extension: H.264 (yuv420p) for .mp4, .m4v, .mov, .mkv and .avi, VP9 for
-    .webm; with `transparent=True`, ProRes 4444 for .mov and VP9 with alpha for .webm. Colors are
-    BT.709 in limited range, and the stream says so. 4:2:0 (yuv420p) needs even sizes: an odd width
-    or height is padded by repeating the last column or row.
+    The codec follows `codec` or the extension (`formats.video_codec`): H.264 for .mp4, .m4v, .mov,
+    .mkv and .avi, VP9 for .webm; with `transparent=True`, ProRes 4444 for .mov, VP9 with alpha for
+    .webm, FFV1 for .mkv. Constant quality (the codec's CRF) unless `bit_rate` is given. Colors are
+    written in `colors`' matrix and range and the stream is tagged with them (default BT.709, limited
+    range). I420 and 4:2:2 (ProRes HQ) need even sizes: an odd width or height is padded by repeating
+    the last column or row.
 
     Crash-safe as it is written: MP4 and MOV are fragmented (a self-contained fragment per second)
     and every packet is flushed, so a process killed outright leaves a file that plays up to about
@@ -49,22 +58,32 @@ class VideoWriter:
     Args:
         path: the output file; its folder must exist.
         frame_rate: frames per second (a Fraction keeps NTSC 30000/1001 exact).
-        bit_rate: target bits per second (ProRes ignores it: it is constant quality).
+        bit_rate: target bits per second; None: constant quality (ProRes and FFV1 ignore it).
         transparent: frames are RGBA, and the alpha channel is encoded.
         time_base: the unit of the `pts` given to `write`; default 1 / frame_rate.
         audio_source: a media file whose first audio stream is copied in, in sync with the pts.
+        codec: a key of `formats.CODECS` ('h264', 'h265', 'av1', 'vp9', 'prores', 'prores4444', 'ffv1').
+        quality: the codec's constant-quality value (CRF; lower is better), None for its default.
+        bit_depth: 8, 10 or 16 (FFV1); None: `source_bits`, as far as the codec goes by default.
+        colors: the output's colour tags and the matrix and range its samples are converted into.
     """
 
-    def __init__(self, path: Union[str, os.PathLike], frame_rate: Union[int, float, Fraction], bit_rate: int = 1000000,
-                 transparent: bool = False, time_base: Optional[Fraction] = None, audio_source: Optional[str] = None):
+    def __init__(self, path: Union[str, os.PathLike], frame_rate: Union[int, float, Fraction],
+                 bit_rate: Optional[int] = None, transparent: bool = False, time_base: Optional[Fraction] = None,
+                 audio_source: Optional[str] = None, codec: Optional[str] = None, quality: Optional[float] = None,
+                 bit_depth: Optional[int] = None, source_bits: int = 8, colors: Colors = BT709):
         self.path = os.fspath(path)
         self.ext = os.path.splitext(self.path)[1].lower()
-        self.codec, self.pix_fmt, self.options = video_codec(self.path, transparent)
+        self.encoding = video_codec(self.path, transparent, codec, bit_depth, source_bits, quality)
+        self.codec, self.pix_fmt = self.encoding.encoder, self.encoding.pix_fmt
+        self.colors = colors.writable()
         self.frame_rate = to_fraction(frame_rate)
         self.time_base = Fraction(time_base) if time_base is not None else 1 / self.frame_rate
         self.bit_rate = bit_rate
         self.transparent = transparent
         self.audio_source = audio_source
+        self.i420 = self.pix_fmt in ('yuv420p', 'yuv420p10le')
+        self.subsampled = self.i420 or '422' in self.pix_fmt  # libvpx takes odd sizes through FFmpeg's conversion
         self.container = av.open(self.path, mode='w', options=container_options(self.ext))
         self.size: Optional[Size] = None
         self.stream: Optional[av.VideoStream] = None
@@ -80,10 +99,12 @@ class VideoWriter:
         self.write_packed(self.pack(frames).cpu().numpy(), pts)
 
     def pack(self, frames: Tensor) -> Tensor:
-        """`[T, C, H, W]` frames in 0..1 as the uint8 data `write_packed` takes, on their device.
+        """`[T, C, H, W]` frames in 0..1 as the data `write_packed` takes, on their device: quantised here
+        to the stream's bit depth (uint8 for 8 bits, else uint16), the network's floats until now.
 
-        I420 planes `[T, H * 3 // 2, W]` (see `to_yuv420`; odd sizes padded) for yuv420p streams,
-        else `[T, H, W, 4]` RGBA images, which FFmpeg converts to the transparent format.
+        I420 planes `[T, H * 3 // 2, W]` (see `to_yuv420`) for 4:2:0 streams, else `[T, H, W, C]`
+        images (16-bit above 8 bits), which FFmpeg converts to the stream's format. Odd sizes of
+        subsampled formats are padded.
         """
         channels = frames.size(1)
         if channels not in ((4,) if self.transparent else (1, 3)):
@@ -93,23 +114,25 @@ class VideoWriter:
         if self.size is not None and size != self.size:
             raise ConversionError(f'{self.path}: got {size[0]}x{size[1]} frames after {self.size[0]}x{self.size[1]} ones')
         self.size = size
-        if self.pix_fmt != 'yuv420p':
-            return to_images(frames)
-        if size[0] % 2 or size[1] % 2:
+        if self.subsampled and (size[0] % 2 or size[1] % 2):
             frames = F.pad(frames, (0, size[0] % 2, 0, size[1] % 2), mode='replicate')
-        return to_yuv420(frames)
+        if self.i420:
+            return to_yuv420(frames, self.colors, self.encoding.bits)
+        return to_images(frames, 8 if self.encoding.bits <= 8 else 16)
 
     def write_packed(self, packed: np.ndarray, pts: Optional[Sequence[int]] = None) -> None:
         """Encode the output of `pack`, as a CPU array, shown at `pts` (default: one frame after another)."""
         if self.stream is None:
-            height = packed.shape[1] * 2 // 3 if self.pix_fmt == 'yuv420p' else packed.shape[1]
+            height = packed.shape[1] * 2 // 3 if self.i420 else packed.shape[1]
             self._open(packed.shape[2], height)
         for t in range(packed.shape[0]):
-            if self.pix_fmt == 'yuv420p':
-                frame = av.VideoFrame.from_ndarray(packed[t], format='yuv420p')
+            if self.i420:
+                frame = av.VideoFrame.from_ndarray(packed[t], format=self.pix_fmt)
             else:
-                frame = av.VideoFrame.from_ndarray(packed[t], format='rgba').reformat(
-                    format=self.pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG)
+                image = packed[t]
+                fmt = _IMAGE_FORMATS[image.shape[2], image.dtype == np.uint16]
+                frame = av.VideoFrame.from_ndarray(image[..., 0] if image.shape[2] == 1 else image, format=fmt)
+                frame = frame.reformat(format=self.pix_fmt, **self.colors.reformat_options())
             frame.pts = self.count if pts is None else int(pts[t])
             if frame.pts <= self.last_pts:
                 raise ConversionError(f'{self.path}: pts {frame.pts} does not follow {self.last_pts}')
@@ -122,12 +145,18 @@ class VideoWriter:
         self.stream = self.container.add_stream(self.codec, rate=self.frame_rate)
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = self.pix_fmt
-        self.stream.bit_rate = self.bit_rate
+        options = dict(self.encoding.options)
+        if self.bit_rate is not None:
+            self.stream.bit_rate = self.bit_rate
+            options.pop(self.encoding.quality_option or '', None)
+        elif self.encoding.codec == 'vp9':
+            self.stream.bit_rate = 0  # libvpx's constant quality: a CRF without a bit rate cap
         context = self.stream.codec_context
         context.time_base = self.time_base
-        context.colorspace, context.color_range = Colorspace.ITU709, ColorRange.MPEG
-        context.color_primaries, context.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
-        self.stream.options = dict(self.options)
+        context.colorspace = self.colors.matrix
+        context.color_range = ColorRange.JPEG if self.colors.full_range else ColorRange.MPEG
+        context.color_primaries, context.color_trc = self.colors.primaries, self.colors.transfer
+        self.stream.options = options
         if self.audio_source is not None:
             self.audio = AudioTrack(self.audio_source, self.container, self.ext)
 
@@ -201,13 +230,20 @@ class ImageSequenceWriter:
 
     Args:
         path: the directory.
-        extension: 'png' (gray, RGB or RGBA) or 'jpg' (gray or RGB).
+        extension: 'png' (gray, RGB or RGBA), 'jpg' (gray or RGB), 'tif' (like png) or 'exr'
+            (OpenEXR, for the alpha: one channel named A, as compositors read a matte).
+        bit_depth: 8 or 16 for png and tif (16-bit holds the levels between the 8-bit steps);
+            for exr 16 (half float, the default) or 32 (float).
     """
     MANIFEST = '.rvm-frames.txt'
 
-    def __init__(self, path: Union[str, os.PathLike], extension: str = 'jpg'):
+    def __init__(self, path: Union[str, os.PathLike], extension: str = 'jpg', bit_depth: Optional[int] = None):
         self.path = os.fspath(path)
         self.extension = extension
+        self.bit_depth = bit_depth or image_bit_depths(extension)[0]
+        if self.bit_depth not in image_bit_depths(extension):
+            raise ConversionError(f'{self.path}: {extension} images have no {self.bit_depth}-bit format '
+                                  f'(they have {", ".join(map(str, image_bit_depths(extension)))} bits)')
         self.counter = 0
         # zlib level 1: several times faster than PIL's default 6 for ~10% larger files.
         self.options = {'compress_level': 1} if extension == 'png' else {}
@@ -220,19 +256,24 @@ class ImageSequenceWriter:
         self.write_packed(self.pack(frames).cpu().numpy(), pts)
 
     def pack(self, frames: Tensor) -> Tensor:
-        """`[T, C, H, W]` frames in 0..1 as `[T, H, W, C]` uint8 images, on their device."""
+        """`[T, C, H, W]` frames in 0..1 as `[T, H, W, C]` images, on their device: uint8 or uint16, or
+        for exr float16 or float32 (not quantised)."""
         if frames.size(1) == 4 and self.extension.lower() in ('jpg', 'jpeg'):
             raise ConversionError(f'{self.path}: JPEG has no alpha channel; use png for RGBA frames')
-        return to_images(frames)
+        if self.extension == 'exr':
+            if frames.size(1) != 1:
+                raise ConversionError(f'{self.path}: EXR output holds the alpha matte (EXR colour is scene-linear, '
+                                      f'which video is not); write {frames.size(1)}-channel frames as tif or png')
+            return frames.permute(0, 2, 3, 1).to(torch.float16 if self.bit_depth == 16 else torch.float32)
+        return to_images(frames, self.bit_depth)
 
     def write_packed(self, images: np.ndarray, pts: Optional[Sequence[int]] = None) -> None:
-        """Save `[T, H, W, C]` uint8 images (`pts` is accepted for the writers' shared interface and unused)."""
+        """Save the output of `pack` (`pts` is accepted for the writers' shared interface and unused)."""
         for image in images:
             name = f'{self.counter:04d}.{self.extension}'
             self.manifest.write(f'{name}\n')
             self.manifest.flush()  # listed before it exists: a crash never leaves an unlisted frame of ours
-            Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(
-                os.path.join(self.path, name), **self.options)
+            save_image(os.path.join(self.path, name), image, self.options)
             self.counter += 1
 
     def close(self) -> None:
@@ -263,6 +304,27 @@ def check_sequence_directory(path: str, extension: str) -> Set[str]:
         raise ConversionError(f'output {path} already holds {foreign[0]} ({len(foreign)} numbered images in all) that '
                               f'this tool did not write; refusing to overwrite them: choose another directory')
     return present
+
+
+def image_bit_depths(extension: str) -> Tuple[int, ...]:
+    """The bit depths ImageSequenceWriter writes `extension` images in, the first the default."""
+    return {'png': (8, 16), 'tif': (8, 16), 'tiff': (8, 16), 'exr': (16, 32)}.get(extension.lower(), (8,))
+
+
+def save_image(path: str, image: np.ndarray, options: Dict[str, Any]) -> None:
+    """Save `[H, W, C]` uint8 (PIL), uint16 (OpenCV: PNG or TIFF) or float (OpenEXR, channel A) to `path`."""
+    if image.dtype == np.uint8:
+        Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(path, **options)
+    elif image.dtype == np.uint16:
+        import cv2  # opencv-python-headless: requirements_outputs.txt
+        order = {1: [0], 3: [2, 1, 0], 4: [2, 1, 0, 3]}[image.shape[2]]  # OpenCV's BGR(A)
+        if not cv2.imwrite(path, np.ascontiguousarray(image[..., order]), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+            raise OSError(f'could not write {path}')
+    else:
+        import OpenEXR  # OpenEXR: requirements_outputs.txt
+        header = {'compression': OpenEXR.ZIP_COMPRESSION, 'type': OpenEXR.scanlineimage}
+        with OpenEXR.File(header, {'A': np.ascontiguousarray(image[..., 0])}) as file:
+            file.write(path)
 
 
 Writer = Union[VideoWriter, ImageSequenceWriter]
