@@ -14,6 +14,9 @@ VIDEO_EXTENSIONS = ('.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi')
 TRANSPARENT_VIDEO_EXTENSIONS = ('.mov', '.webm')
 IMAGE_EXTENSIONS = frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
 
+# SVT-AV1 prints its whole configuration to stderr for each encoder unless told to log errors only
+# (it reads SVT_LOG when an encoder starts); a user's own setting wins.
+os.environ.setdefault('SVT_LOG', '1')
 # Up to three encoders share the cores (beside the network, on a CPU), so each gets a quarter of them.
 _THREADS = str(max(1, (os.cpu_count() or 1) // 4))
 # H.264 'superfast' keeps encoding three outputs cheap next to the network on a CPU (25% less

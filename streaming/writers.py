@@ -77,6 +77,7 @@ class VideoWriter:
         self.encoding = video_codec(self.path, transparent, codec, bit_depth, source_bits, quality)
         self.codec, self.pix_fmt = self.encoding.encoder, self.encoding.pix_fmt
         self.colors = colors.writable()
+        self.color_range = ColorRange.JPEG if self.colors.full_range else ColorRange.MPEG
         self.frame_rate = to_fraction(frame_rate)
         self.time_base = Fraction(time_base) if time_base is not None else 1 / self.frame_rate
         self.bit_rate = bit_rate
@@ -133,6 +134,9 @@ class VideoWriter:
                 fmt = _IMAGE_FORMATS[image.shape[2], image.dtype == np.uint16]
                 frame = av.VideoFrame.from_ndarray(image[..., 0] if image.shape[2] == 1 else image, format=fmt)
                 frame = frame.reformat(format=self.pix_fmt, **self.colors.reformat_options())
+            # Tagged per frame too: some encoders (ProRes) write the frame's tags into each frame's header.
+            frame.colorspace, frame.color_range = self.colors.matrix, self.color_range
+            frame.color_primaries, frame.color_trc = self.colors.primaries, self.colors.transfer
             frame.pts = self.count if pts is None else int(pts[t])
             if frame.pts <= self.last_pts:
                 raise ConversionError(f'{self.path}: pts {frame.pts} does not follow {self.last_pts}')
@@ -153,8 +157,7 @@ class VideoWriter:
             self.stream.bit_rate = 0  # libvpx's constant quality: a CRF without a bit rate cap
         context = self.stream.codec_context
         context.time_base = self.time_base
-        context.colorspace = self.colors.matrix
-        context.color_range = ColorRange.JPEG if self.colors.full_range else ColorRange.MPEG
+        context.colorspace, context.color_range = self.colors.matrix, self.color_range
         context.color_primaries, context.color_trc = self.colors.primaries, self.colors.transfer
         self.stream.options = options
         if self.audio_source is not None:
