@@ -6,7 +6,9 @@
 Model-only runs the prepared network (`streaming.device.Placement.prepare`) on frames already
 decoded and on the device as uint8, chunk after chunk with its recurrent state, exactly as
 convert_video calls it (uint8 to float on the device included). End-to-end runs convert_video with all three outputs (composition, alpha, foreground
-as H.264 .mp4, audio copied): decoding, inference and encoding together. Pipeline-only runs
+as H.264 .mp4 at the default constant quality, CRF 18, audio copied): decoding, inference and
+encoding together; with --compare-mbps M, also at M Mbps (1: the original default), to show what
+the quality default costs. Pipeline-only runs
 convert_video the same way with a network that costs nothing (its foreground is its input): the
 cost of decoding, composing and encoding alone, the most end-to-end could reach. The three alternate
 `--repeat` times and the best of each is printed, with the load average before and after (other
@@ -136,6 +138,8 @@ def main() -> None:
     parser.add_argument('--seq-chunk', type=int, default=1)
     parser.add_argument('--repeat', type=int, default=2)
     parser.add_argument('--threads', type=int, help="the network's intra-op threads (default: torch's, one per core)")
+    parser.add_argument('--compare-mbps', type=float,
+                        help='also convert at this bit rate, interleaved (1: the original default)')
     parser.add_argument('--pipeline-only', action='store_true',
                         help='only the pipeline with a free network: quick, for long clips and memory')
     args = parser.parse_args()
@@ -163,23 +167,28 @@ def main() -> None:
         frames = len(reader)
         outputs = {f'output_{kind}': os.path.join(tmp, f'{kind}.mp4') for kind in ('composition', 'alpha', 'foreground')}
         conversions = ['pipeline-only'] if args.pipeline_only else ['end-to-end', 'pipeline-only']
+        if args.compare_mbps:
+            conversions += [f'{name} {args.compare_mbps:g} Mbps' for name in conversions]
         results = {name: [] for name in ([] if args.pipeline_only else ['model-only']) + conversions}
         for run in range(args.repeat):  # (fps, CPU ms per frame) per run
             if not args.pipeline_only:
                 timer = model_only(model, chunks, ratio, dtype)
                 results['model-only'].append((frames / timer.wall, 1000 * timer.cpu / frames))
             for name in conversions:
-                network = model if name == 'end-to-end' else Passthrough()
+                network = model if name.startswith('end-to-end') else Passthrough()
+                mbps = args.compare_mbps if name.endswith(' Mbps') else None
                 with MemorySampler() as memory, Timer() as timer:
                     count = convert_video(network, clip, seq_chunk=args.seq_chunk, progress=False, device=device,
-                                          dtype=dtype, **outputs)
-                results[name].append((count / timer.wall, 1000 * timer.cpu / count))
+                                          dtype=dtype, output_video_mbps=mbps, **outputs)
+                sizes = sum(os.path.getsize(path) for path in outputs.values()) / 2 ** 20
+                results[name].append((count / timer.wall, 1000 * timer.cpu / count, sizes))
                 if name == conversions[0]:
                     memory_summary = f'{name} {memory.summary()}'
-            print(f'run {run}: ' + ', '.join(f'{name} {runs[-1][0]:.2f} fps ({runs[-1][1]:.0f} CPU ms/frame)'
+            print(f'run {run}: ' + ', '.join(f'{name} {runs[-1][0]:.2f} fps ({runs[-1][1]:.0f} CPU ms/frame'
+                                              + (f', outputs {runs[-1][2]:.1f} MiB)' if len(runs[-1]) > 2 else ')')
                                               for name, runs in results.items()) + f'; {memory_summary}', flush=True)
         print(f'load average after: {os.getloadavg()}')
-    best = {name: max(fps for fps, _ in runs) for name, runs in results.items()}
+    best = {name: max(fps for fps, *_ in runs) for name, runs in results.items()}
     ratio_note = '' if args.pipeline_only else \
         f'; end-to-end is {100 * best["end-to-end"] / best["model-only"]:.0f}% of model-only'
     print(f'best of {args.repeat}: ' + ', '.join(f'{name} {fps:.2f} fps' for name, fps in best.items()) + ratio_note)

@@ -98,13 +98,16 @@ def measure(reference: List[np.ndarray], path: str, keywords: Dict) -> Tuple[flo
     truth = torch.from_numpy(np.stack(reference))
     mse = (decoded.float() - truth.float()).pow(2).mean()
     mbps = os.path.getsize(path) * 8 / (len(frames) / RATE) / 1e6
-    return float(10 * torch.log10(255 ** 2 / mse)), ssim(decoded, truth), float(mbps), fps
+    similarity = float(np.mean([ssim(decoded[i:i + 1], truth[i:i + 1]) for i in range(len(truth))]))  # memory: a frame at a time
+    return float(10 * torch.log10(255 ** 2 / mse)), similarity, float(mbps), fps
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--sizes', nargs='+', default=['1280x720', '1920x1080'])
     parser.add_argument('--frames', type=int, default=60)
+    parser.add_argument('--settings', nargs='+', help='only the settings whose names start with one of these')
+    parser.add_argument('--contents', nargs='+', default=['synthetic', 'real'], choices=('synthetic', 'real'))
     parser.add_argument('--checkpoint', default=os.path.join(REAL, 'rvm_mobilenetv3_real_fgf.pth'),
                         help='weights that matte the composition (default: the real ones in ../shared/real)')
     args = parser.parse_args()
@@ -113,8 +116,7 @@ def main() -> None:
     print(f'weights: {checkpoint or "random"}; load average before: {os.getloadavg()}')
     with tempfile.TemporaryDirectory() as tmp:
         for size in [tuple(int(v) for v in s.split('x')) for s in args.sizes]:
-            contents = ['synthetic'] + (['real'] if os.path.isfile(os.path.join(REAL, 'clips.npz')) else [])
-            for content in contents:
+            for content in args.contents:
                 source = os.path.join(tmp, f'{content}.mkv')
                 make_clip(source, args.frames, size) if content == 'synthetic' else real_clip(source, size, args.frames)
                 lossless = os.path.join(tmp, 'lossless.mkv')
@@ -126,6 +128,8 @@ def main() -> None:
                 print(f'\n{size[0]}x{size[1]} {content}, {len(reference)} frames; lossless FFV1 '
                       f'{os.path.getsize(lossless) * 8 / (len(reference) / RATE) / 1e6:.1f} Mbps')
                 for name, keywords, ext in SETTINGS:
+                    if args.settings and not any(name.startswith(prefix) for prefix in args.settings):
+                        continue
                     psnr, similarity, mbps, fps = measure(reference, os.path.join(tmp, 'out' + ext), keywords)
                     print(f'| {name} | {psnr:.1f} dB | {similarity:.4f} | {mbps:.2f} Mbps | {fps:.0f} fps |', flush=True)
     print(f'load average after: {os.getloadavg()}')
