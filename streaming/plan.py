@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 import torch
-
 from torch import Tensor
 
 from .background import GREEN, check_background
@@ -102,6 +101,9 @@ class ConversionPlan:
                                   f'got {" ".join(map(str, input_resize))}')
         if output_video_mbps is not None and not output_video_mbps > 0:
             raise ConversionError(f'{name("output_video_mbps")} must be above 0, got {output_video_mbps:g}')
+        if output_video_mbps is not None and video_quality is not None:
+            raise ConversionError(f'give {name("output_video_mbps")} (a bit rate) or {name("video_quality")} '
+                                  f'(constant quality), not both')
         paths = {'composition': output_composition, 'alpha': output_alpha, 'foreground': output_foreground}
         outputs = {kind: os.fspath(path) for kind, path in paths.items() if path is not None}
         if not outputs:
@@ -130,7 +132,7 @@ class ConversionPlan:
             seen[real] = name('output_' + kind)
             if output_type != 'video':
                 check_sequence_directory(path, SEQUENCE_EXTENSIONS[output_type])
-            check_writable(path, directory=output_type == 'png_sequence')
+            check_writable(path, directory=output_type != 'video')
         encodings = check_depth_and_colors(source, outputs, output_type, transparent, video_codec, video_quality,
                                            bit_depth, name)
         return cls(source, outputs, output_type, transparent, background, input_resize and tuple(input_resize),
@@ -187,8 +189,7 @@ def check_depth_and_colors(source: Any, outputs: Dict[str, str], output_type: st
         return {}
     encodings = {}
     for kind, path in outputs.items():
-        bits = bit_depth if bit_depth is not None or not hdr or kind == 'alpha' else None
-        encoding = video_codec(path, transparent and kind == 'composition', codec, bits,
+        encoding = video_codec(path, transparent and kind == 'composition', codec, bit_depth,
                                max(source.bit_depth, 10 if hdr and kind != 'alpha' else 8), quality)
         if hdr and kind != 'alpha' and encoding.bits < 10:
             raise ConversionError(f'{source.path} is HDR ({source.colors.describe()}): {name("output_" + kind)} as '

@@ -113,6 +113,8 @@ def test_default_is_constant_quality_and_mbps_forces_a_bit_rate(tmp_path):
     convert_video(Passthrough(), str(tmp_path / 'in.mp4'), output_foreground=tmp_path / 'crf.mp4', progress=False)
     convert_video(Passthrough(), str(tmp_path / 'in.mp4'), output_foreground=tmp_path / 'low.mp4',
                   output_video_mbps=0.1, progress=False)
+    with pytest.raises(ConversionError, match='output_video_mbps .a bit rate. or video_quality'):
+        ConversionPlan.resolve(tmp_path / 'in.mp4', output_alpha=tmp_path / 'a.mp4', output_video_mbps=1, video_quality=18)
     source = np.stack([f.image for f in VideoReader(tmp_path / 'in.mp4').frames()]).astype(float)
 
     def psnr(path):
