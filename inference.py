@@ -136,7 +136,7 @@ def convert_video(model: nn.Module,
         video_codec: 'h264', 'h265', 'av1', 'vp9', 'prores' (422 HQ), 'prores4444' or 'ffv1'
             (lossless); default: from the extension (H.265 for more than 8-bit input in .mp4/.mov/.mkv).
         video_quality: the codec's constant quality (CRF: lower is better and larger); default:
-            visually transparent (H.264 18, H.265 20, AV1 30, VP9 31).
+            visually transparent (H.264 18, H.265 17, AV1 20, VP9 20).
         bit_depth: video 8, 10 or 16 (FFV1); png/tiff 8 or 16; exr 16 (half) or 32 (float).
             Default: the input's, as far as the codec goes (H.264 and VP9: 8), 8 for png/tiff.
         premultiplied: the transparent composition's and the foreground's colours multiplied by
@@ -249,7 +249,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                              'ffv1 for transparent .mkv; h265 for more than 8-bit input)')
     parser.add_argument('--video-quality', type=float,
                         help="the codec's CRF, lower is better (default: visually transparent: "
-                             'h264 18, h265 20, av1 30, vp9 31)')
+                             'h264 18, h265 17, av1 20, vp9 20)')
     parser.add_argument('--bit-depth', type=int, choices=(8, 10, 16, 32),
                         help="default: the input's as far as the codec goes (h264, vp9: 8); png/tiff: 8 or 16, "
                              'exr: 16 (half) or 32 (float)')

@@ -35,19 +35,21 @@ from streaming.writers import VideoWriter  # noqa: E402
 
 REAL = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared', 'real')
 RATE = Fraction(30000, 1001)
-# (name, VideoWriter keywords, extension); None in place of quality: the codec's default.
+# (name, VideoWriter keywords, extension); without quality or bit_rate: the codec's default.
 SETTINGS = [
     ('h264 1 Mbps (the original default)', {'codec': 'h264', 'bit_rate': 1_000_000}, '.mp4'),
     ('h264 4 Mbps', {'codec': 'h264', 'bit_rate': 4_000_000}, '.mp4'),
     ('h264 CRF 23', {'codec': 'h264', 'quality': 23}, '.mp4'),
     ('h264 CRF 18 (default)', {'codec': 'h264'}, '.mp4'),
     ('h264 CRF 14', {'codec': 'h264', 'quality': 14}, '.mp4'),
-    ('h265 CRF 20 (default)', {'codec': 'h265'}, '.mp4'),
-    ('h265 CRF 17', {'codec': 'h265', 'quality': 17}, '.mp4'),
-    ('av1 CRF 30 (default)', {'codec': 'av1'}, '.mp4'),
+    ('h265 CRF 20', {'codec': 'h265', 'quality': 20}, '.mp4'),
+    ('h265 CRF 17 (default)', {'codec': 'h265'}, '.mp4'),
+    ('av1 CRF 30', {'codec': 'av1', 'quality': 30}, '.mp4'),
     ('av1 CRF 24', {'codec': 'av1', 'quality': 24}, '.mp4'),
-    ('vp9 CRF 31 (default)', {'codec': 'vp9'}, '.webm'),
+    ('av1 CRF 20 (default)', {'codec': 'av1'}, '.mp4'),
+    ('vp9 CRF 31', {'codec': 'vp9', 'quality': 31}, '.webm'),
     ('vp9 CRF 25', {'codec': 'vp9', 'quality': 25}, '.webm'),
+    ('vp9 CRF 20 (default)', {'codec': 'vp9'}, '.webm'),
     ('prores 422 HQ', {'codec': 'prores'}, '.mov'),
 ]
 

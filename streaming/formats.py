@@ -48,9 +48,9 @@ class Codec:
 CODECS = {
     'h264': Codec('libx264', {(8, False): 'yuv420p', (10, False): 'yuv420p10le'}, H264_OPTIONS, 'crf', 18, auto_bits=8),
     'h265': Codec('libx265', {(8, False): 'yuv420p', (10, False): 'yuv420p10le'},
-                  {'preset': 'superfast', 'x265-params': f'log-level=error:pools={_THREADS}'}, 'crf', 20),
-    'av1': Codec('libsvtav1', {(8, False): 'yuv420p', (10, False): 'yuv420p10le'}, {'preset': '10'}, 'crf', 30, (0, 63)),
-    'vp9': Codec('libvpx-vp9', {(8, False): 'yuv420p', (8, True): 'yuva420p'}, VP9_OPTIONS, 'crf', 31, (0, 63), 8),
+                  {'preset': 'superfast', 'x265-params': f'log-level=error:pools={_THREADS}'}, 'crf', 17),
+    'av1': Codec('libsvtav1', {(8, False): 'yuv420p', (10, False): 'yuv420p10le'}, {'preset': '10'}, 'crf', 20, (0, 63)),
+    'vp9': Codec('libvpx-vp9', {(8, False): 'yuv420p', (8, True): 'yuva420p'}, VP9_OPTIONS, 'crf', 20, (0, 63), 8),
     'prores': Codec('prores_ks', {(10, False): 'yuv422p10le'}, {'profile': '3'}),  # 422 HQ
     'prores4444': Codec('prores_ks', {(10, False): 'yuv444p10le', (10, True): 'yuva444p10le'}, PRORES_4444_OPTIONS),
     'ffv1': Codec('ffv1', {(8, False): 'yuv444p', (10, False): 'yuv444p10le', (16, False): 'yuv444p16le',
