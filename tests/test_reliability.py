@@ -151,8 +151,10 @@ def test_sequence_output_never_touches_the_users_files(tmp_path):
 
 
 def cli(*args, cwd, preexec_fn=None, wait=True):
-    """inference.py in a subprocess (its own signals and limits)."""
-    command = [sys.executable, str(ROOT / 'inference.py'), '--disable-progress', *map(str, args)]
+    """inference.py in a subprocess (its own signals and limits), at a fixed bit rate: these tests need outputs
+    that grow as frames are written, which at constant quality the flat mattes of filled weights hardly do."""
+    command = [sys.executable, str(ROOT / 'inference.py'), '--disable-progress', '--output-video-mbps', '1',
+               *map(str, args)]
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=preexec_fn, env={**os.environ, 'PYTHONPATH': str(ROOT)})
     if wait:
