@@ -134,8 +134,8 @@ def video_codec(path: str, transparent: bool, codec: Optional[str] = None, bits:
     held = CONTAINER_CODECS[ext]
     if codec is None:
         if transparent and ext not in CONTAINER_ALPHA:
-            raise ConversionError(f'{path}: a transparent video needs .mov (ProRes 4444), .webm (VP9 with alpha) or '
-                                  f'.mkv (FFV1), not {ext}')
+            raise ConversionError(f'{path}: a transparent video needs .mov (ProRes 4444) or .webm (VP9 with alpha) '
+                                  f'(or .mkv: FFV1), not {ext}')
         codec = CONTAINER_ALPHA[ext][0] if transparent else held[0]
         if codec == 'h264' and source_bits > 8 and 'h265' in held and bits in (None, 10):
             codec = 'h265'

@@ -66,6 +66,7 @@ class ConversionPlan:
     video_quality: Optional[float]       # the codecs' CRF; None: each codec's default
     bit_depth: Optional[int]             # image sequences' (None: the format's default)
     premultiplied: bool                  # the transparent composition's and the foreground's colours times alpha
+    input_colors: Colors                 # the input's colour tags, which the colour outputs are written in
 
     @property
     def size(self) -> Tuple[int, int]:
@@ -138,11 +139,11 @@ class ConversionPlan:
         return cls(source, outputs, output_type, transparent, background, input_resize and tuple(input_resize),
                    downsample_ratio, seq_chunk, num_workers,
                    None if output_video_mbps is None else int(output_video_mbps * 1_000_000), encodings,
-                   video_quality, bit_depth, premultiplied)
+                   video_quality, bit_depth, premultiplied, source.colors)
 
     def colors(self, kind: str) -> Colors:
         """The colours output `kind` is written in: the input's; the alpha (coverage, not colour) in BT.709."""
-        return BT709 if kind == 'alpha' else self.source.colors
+        return BT709 if kind == 'alpha' else self.input_colors
 
     def render(self, kind: str, fgr: Tensor, pha: Tensor, bgr: Optional[Tensor]) -> Tensor:
         """Output `kind` of a chunk as `[T, C, H, W]` in 0..1 (`matter.render`), premultiplied if asked."""
