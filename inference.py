@@ -324,7 +324,9 @@ def _main_batch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
             args.device or default_device(), torch.float32, output_type=args.output_type,
             transparent=args.transparent, background=args.background,
             input_resize=args.input_resize and tuple(args.input_resize), downsample_ratio=args.downsample_ratio,
-            seq_chunk=args.seq_chunk, num_workers=args.num_workers, output_video_mbps=args.output_video_mbps)
+            seq_chunk=args.seq_chunk, num_workers=args.num_workers, output_video_mbps=args.output_video_mbps,
+            video_codec=args.video_codec, video_quality=args.video_quality, bit_depth=args.bit_depth,
+            premultiplied=args.premultiplied)
     except (ConversionError, CheckpointError, OSError) as e:
         parser.exit(1, f'{parser.prog}: error: {e}\n')
     except KeyboardInterrupt as e:

@@ -31,6 +31,10 @@ class Settings:
     seq_chunk: int = 1
     num_workers: int = 0
     output_video_mbps: Optional[float] = None
+    video_codec: Optional[str] = None
+    video_quality: Optional[float] = None
+    bit_depth: Optional[int] = None
+    premultiplied: bool = False
     reset_on_scene_cut: bool = True  # documentation/batch.md, "Scene cuts"
     warmup_frames: int = WARMUP_FRAMES
     segment_seconds: Optional[float] = None

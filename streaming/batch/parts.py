@@ -126,7 +126,9 @@ def convert_segment(job: Job, settings: Settings, segment: Segment, matter: Matt
     plan = ConversionPlan.resolve(
         job.input.path, *[part_outputs(job, folder, 0).get(kind) for kind in ('composition', 'alpha', 'foreground')],
         settings.output_type, settings.transparent, settings.background, settings.input_resize,
-        settings.downsample_ratio, settings.seq_chunk, settings.num_workers, settings.output_video_mbps)
+        settings.downsample_ratio, settings.seq_chunk, settings.num_workers, settings.output_video_mbps,
+        video_codec=settings.video_codec, video_quality=settings.video_quality, bit_depth=settings.bit_depth,
+        premultiplied=settings.premultiplied)
     with contextlib.closing(plan.source.frames(plan.input_resize, plan.num_workers)) as frames:
         _start(matter, frames, segment, checkpoint, settings.seq_chunk)
         _convert_parts(job, settings, segment, matter, plan, frames, folder, checkpoint, on_frames)

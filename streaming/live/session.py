@@ -217,7 +217,7 @@ class LiveSession:
             sink.close()
         except SINK_ERRORS:
             pass  # the error it failed with is the one to tell
-        others = f'the other outputs go on' if self.sinks else 'no output is left'
+        others = 'the other outputs go on' if self.sinks else 'no output is left'
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
         self.log(f'{sink.name} failed at output frame {self.stats.frames_out} ({reason}); it keeps what was written '
                  f'before; {others}')
