@@ -59,7 +59,8 @@ def test_tflite_float16_within_its_measured_bound(converted, clip, expected):
 
 
 def test_tfjs_from_the_command_line_matches_pytorch_in_node(tmp_path, clip, expected):
-    require('tensorflow'), require('tfjs'), require('node_modules')
+    for role in ('tensorflow', 'tfjs', 'node_modules'):
+        require(role)
     output = tmp_path / 'rvm_tfjs'
     export.main(['--format', 'tfjs', '--checkpoint', str(REAL / 'rvm_mobilenetv3_real_dgf.pth'), '--resolution',
                  str(WIDTH), str(HEIGHT), '--downsample-ratio', str(RATIO), '--output', str(output)])
@@ -71,7 +72,8 @@ def test_tfjs_from_the_command_line_matches_pytorch_in_node(tmp_path, clip, expe
 
 
 def test_tfjs_uint8_within_its_measured_bound(converted, tmp_path, network, clip, expected):
-    require('tfjs'), require('node_modules')
+    for role in ('tfjs', 'node_modules'):
+        require(role)
     output = tmp_path / 'rvm_tfjs_uint8'
     saved_model_to_tfjs(converted / 'saved_model', str(output), 'uint8')
     states = first_frame_state_shapes(network, WIDTH, HEIGHT, RATIO)
