@@ -6,6 +6,7 @@ import numpy as np
 import openvino as ov
 import openvino.properties.hint as hints
 import pytest
+import torch
 
 import export
 from exporters.parity import max_errors, pytorch_reference
@@ -16,7 +17,6 @@ from test_export import filled, frames
 @pytest.fixture(scope='module')
 def ir(tmp_path_factory):
     """The IR of the filled fast-guided-filter network (the refiner most sensitive to precision)."""
-    import torch
     folder = tmp_path_factory.mktemp('openvino')
     torch.save(filled('mobilenetv3', 'fast_guided_filter').state_dict(), folder / 'fgf.pth')
     export.main(['--format', 'openvino', '--checkpoint', str(folder / 'fgf.pth'), '--output', str(folder / 'rvm.xml')])
