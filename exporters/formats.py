@@ -50,4 +50,7 @@ def check_request(fmt: str, precision: str, refiner: str, resolution: Optional[T
         return (f'--precision {precision} with the fast guided filter: its alpha is off by up to '
                 f'{FAST_GUIDED_FILTER_FLOAT16_ERROR} in float16 on real frames; export float32, or use '
                 f'--model-refiner deep_guided_filter')
+    if refiner == 'fast_guided_filter' and fmt == 'tfjs':
+        return ('--format tfjs with the fast guided filter: the converted graph has a depthwise convolution with a '
+                'rank-4 bias, which TF.js (wasm backend) rejects; use --model-refiner deep_guided_filter')
     return None

@@ -4,7 +4,7 @@ quoted in documentation/inference.md and the reduced-precision bounds of the tes
     python -m exporters.precision_report --resolution 320 180 --downsample-ratio 0.5 --frames 8
 
 For both refiners (../shared/real/): OpenVINO f32 and bf16 (when the CPU has bf16), SavedModel,
-TFLite float32 and float16, TF.js float32, float16 and uint8, over chained frames of several
+TFLite float32 and float16, TF.js float32, float16 and uint8 (deep guided filter), over chained frames of several
 real clips. Prints one markdown row per export: max |fgr| and |pha| differences.
 """
 import argparse
@@ -57,7 +57,8 @@ def main(argv=None) -> None:
                                 ('rvm_float16.tflite', 'TFLite float16')):
                 describe('tflite', model, 'float32', None, (width, height), ratio, states).write(str(folder / name))
                 runs[label] = lambda clip, path=str(folder / name): run_tensorflow(path, clip)
-            for precision in ('float32', 'float16', 'uint8'):
+            # TF.js cannot run the fast guided filter's graph (formats.check_request)
+            for precision in ('float32', 'float16', 'uint8') if refiner == 'deep_guided_filter' else ():
                 target = tmp / f'tfjs_{precision}'
                 saved_model_to_tfjs(folder / 'saved_model', str(target), precision)
                 describe('tfjs', model, precision, None, (width, height), ratio, states).write(str(target))

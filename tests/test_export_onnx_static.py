@@ -103,6 +103,8 @@ def test_published_graph_is_what_tensorrt_rejects(tmp_path, checkpoint):
     (['--format', 'tflite', '--precision', 'float16', '--model-refiner', 'fast_guided_filter', '--resolution',
       '64', '64', '--downsample-ratio', '0.5'], 'alpha is off by up to 0.24'),
     (['--format', 'onnx-static', '--downsample-ratio', '1.5'], 'expected 0 < R <= 1'),
+    (['--format', 'tfjs', '--model-refiner', 'fast_guided_filter', '--resolution', '64', '64',
+      '--downsample-ratio', '0.5'], 'which TF.js (wasm backend) rejects'),
 ])
 def test_refuses_what_a_format_cannot_serve(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit):

@@ -13,7 +13,7 @@ from exporters.metadata import describe, first_frame_state_shapes
 from exporters.runtimes import run_tensorflow, run_tfjs
 from exporters.tensorflow import convert_static, saved_model_to_tfjs
 
-WIDTH, HEIGHT, RATIO = 160, 96, 0.5
+WIDTH, HEIGHT, RATIO = 320, 180, 0.5  # a size onnx2tf converts correctly (see tensorflow.py)
 FLOAT16_BOUND = 2e-2   # TFLite float16 weights, deep guided filter
 UINT8_BOUND = 6e-2     # TF.js uint8 weights (the original's web model)
 
