@@ -10,7 +10,8 @@ The IR keeps what only OpenVINO keeps among the static runtimes: the runtime `do
 dynamic batch, height and width (`openvino.convert_model` of export_onnx's graph, `If` included).
 
 Precision: OpenVINO's CPU plugin runs bfloat16 by default on CPUs that have it (AMX, AVX512-BF16),
-which moved alpha by up to 0.19 (deep guided filter) and 1.0 (fast guided filter) on real frames.
+which moved alpha by up to 0.19 (deep guided filter) and 1.0 (fast guided filter) on real frames
+(`python -m exporters.precision_report`).
 The runner asks for f32 unless told otherwise; pass `inference_precision='bf16'` only after
 measuring. A float16 export (`compress_to_fp16`) halves the file; the CPU still computes in f32.
 """
