@@ -1,0 +1,56 @@
+"""What each export format accepts: precisions, whether it needs a baked size and ratio, and the
+reduced-precision combinations that are refused (with the error measured on real frames)."""
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+
+@dataclass(frozen=True)
+class Format:
+    precisions: Tuple[str, ...]
+    static: bool           # needs --resolution and --downsample-ratio
+    ratio: bool            # takes --downsample-ratio (baked in)
+    suffix: str            # what --output must end with ('' for a folder)
+
+
+FORMATS = {
+    'onnx': Format(('float32', 'float16'), static=False, ratio=False, suffix='.onnx'),
+    'onnx-static': Format(('float32', 'float16'), static=False, ratio=True, suffix='.onnx'),
+    'torchscript': Format(('float32', 'float16'), static=False, ratio=False, suffix='.torchscript'),
+    'openvino': Format(('float32', 'float16'), static=False, ratio=False, suffix='.xml'),
+    'tensorflow': Format(('float32',), static=True, ratio=True, suffix=''),
+    'tflite': Format(('float32', 'float16'), static=True, ratio=True, suffix='.tflite'),
+    'tfjs': Format(('float32', 'float16', 'uint8'), static=True, ratio=True, suffix=''),
+    'coreml': Format(('float32', 'float16'), static=True, ratio=True, suffix='.mlpackage'),
+}
+
+# Measured with the real MobileNetV3 weights on the real clips (benchmarks/export_precision.py):
+# the fast guided filter's `cov / (var + eps)` with eps 1e-5 does not survive float16.
+FAST_GUIDED_FILTER_FLOAT16_ERROR = 0.24
+
+
+def check_request(fmt: str, precision: str, refiner: str, resolution: Optional[Tuple[int, int]],
+                  ratio: Optional[float]) -> Optional[str]:
+    """A one-line error for a request `fmt` cannot serve, or None."""
+    spec = FORMATS[fmt]
+    if precision not in spec.precisions:
+        return f'--precision {precision}: --format {fmt} exports {", ".join(spec.precisions)}'
+    if spec.static and (resolution is None or ratio is None):
+        return f'--format {fmt} needs a fixed graph: give --resolution W H and --downsample-ratio R'
+    if not spec.ratio and ratio is not None:
+        return f'--downsample-ratio: --format {fmt} reads the ratio at run time; use onnx-static to bake one in'
+    if not spec.static and fmt != 'onnx-static' and resolution is not None:
+        return f'--resolution: --format {fmt} has dynamic height and width'
+    if fmt == 'onnx-static' and ratio is None:
+        return '--format onnx-static needs --downsample-ratio R (and --resolution W H for a fixed size)'
+    if ratio is not None and not 0 < ratio <= 1:
+        return f'--downsample-ratio {ratio}: expected 0 < R <= 1'
+    if resolution is not None and min(resolution) < 16:
+        return f'--resolution {resolution[0]} {resolution[1]}: expected at least 16 x 16'
+    if refiner == 'fast_guided_filter' and precision == 'float16':
+        return (f'--precision {precision} with the fast guided filter: its alpha is off by up to '
+                f'{FAST_GUIDED_FILTER_FLOAT16_ERROR} in float16 on real frames; export float32, or use '
+                f'--model-refiner deep_guided_filter')
+    if refiner == 'fast_guided_filter' and fmt == 'tfjs':
+        return ('--format tfjs with the fast guided filter: the converted graph has a depthwise convolution with a '
+                'rank-4 bias, which TF.js (wasm backend) rejects; use --model-refiner deep_guided_filter')
+    return None
