@@ -110,16 +110,6 @@ def test_cuda_graph_runner_matches_plain_model():
                 previous, rec, rec_fast = actual[1], expected[2:], actual[2:]
 
 
-def test_speed_test_runs_every_cheap_backend(capsys):
-    import inference_speed_test
-    times = inference_speed_test.main(['--device', 'cpu', '--resolution', '96', '64', '--downsample-ratio', '0.5',
-                                       '--backend', 'eager', 'deploy', 'script', '--frames', '3', '--warmup', '1'])
-    assert {name: len(t) for name, t in times.items()} == {'eager': 3, 'deploy': 3, 'script': 3}
-    report = capsys.readouterr().out
-    assert '96x64 at 0.5' in report and 'load average' in report
-    assert [line.split()[0] for line in report.splitlines()[2:]] == ['eager', 'deploy', 'script']
-
-
 def test_preparing_a_prepared_model_returns_it_unchanged():
     """convert_video prepares every MattingNetwork it gets, including one the caller prepared already."""
     model = filled('mobilenetv3', 'deep_guided_filter')
