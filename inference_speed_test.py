@@ -7,8 +7,10 @@ Backends (several may be given; their timed frames are interleaved round-robin, 
 whose load changes during the run slows them all alike):
 
     eager        MattingNetwork as it is
-    deploy       model.deploy.prepare_for_inference, what convert_video uses (CUDA graphs on CUDA)
-    deploy-float32  the same without bfloat16 convolutions (which it uses on CPUs with native bf16)
+    deploy       model.deploy.prepare_for_inference as streaming.device.Placement calls it: what
+                 convert_video uses (oneDNN fusions on the CPU, bfloat16 3x3 convolutions on CPUs
+                 with native bfloat16, CUDA graphs on CUDA)
+    deploy-float32  the same without bfloat16 convolutions: float32 throughout, exact to 1e-4
     script       torch.jit.script + torch.jit.freeze, the plain TorchScript-frozen model
     compile      torch.compile (mode 'reduce-overhead' on CUDA: CUDA graphs; 'default' on the CPU)
     onnxruntime  the graph from export_onnx.py in ONNX Runtime, run with onnx_runner's IO binding
@@ -58,10 +60,12 @@ def build_backend(name: str, model: MattingNetwork, args: argparse.Namespace,
     if name == 'openvino':
         return openvino_backend(onnx_path, args)
     model = model.to(device=device, dtype=dtype)
-    if name.startswith('deploy'):
-        placement = Placement(device, dtype)
-        model = prepare_for_inference(model, device, dtype, placement.bfloat16_convolutions and name == 'deploy',
-                                      cuda_graphs=placement.cuda)
+    placement = Placement(device, dtype)
+    if name == 'deploy':
+        model = placement.prepare(model)
+    elif name == 'deploy-float32':
+        model = prepare_for_inference(model, device, dtype, bfloat16_convolutions=False, cuda_graphs=placement.cuda,
+                                      onednn_fusions=placement.onednn_fusions)
     elif name == 'script':
         model = torch.jit.freeze(torch.jit.script(model))
     elif name == 'compile':

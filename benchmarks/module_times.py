@@ -6,14 +6,15 @@ Each module of each variant (the plain model, `prepare_for_inference` in float32
 convolutions where the CPU has native bfloat16) runs on the inputs the previous module gave it,
 frame after frame with the recurrent states carried; the variants' frames are interleaved, so that a
 change of machine load hits them alike. Prints the median ms per module and the load average.
-The weights are random (speed does not depend on them).
+The weights are random (speed does not depend on them). Under a changing load, `--threads 1
+--cpu-time` gives the steadiest comparison (the thread's CPU time leaves out the time others took).
 """
 import argparse
 import os
 import statistics
 import sys
 import time
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import torch
 from torch import nn
@@ -21,22 +22,27 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from model import MattingNetwork  # noqa: E402
-from model.deploy import cpu_has_native_bfloat16, prepare_for_inference  # noqa: E402
+from model.deploy import prepare_for_inference  # noqa: E402
+from streaming.device import Placement  # noqa: E402
 
 MODULES = ('encoder', 'aspp', 'decoder', 'refiner')
 
 
-def frame_by_module(model: nn.Module, src: torch.Tensor, ratio: float, states: List) -> Dict[str, float]:
-    """Run one frame `[1, 3, H, W]` through `model`'s parts, in place of `MattingNetwork.forward`;
-    returns seconds per part and updates `states`."""
-    times, clock = {}, time.perf_counter()
+def frame_by_module(model: nn.Module, src: torch.Tensor, ratio: float, states: List,
+                    timer: Callable[[], float]) -> Dict[str, float]:
+    """Run one frame `[1, 3, H, W]` through `model`'s parts as `forward` would (for the prepared
+    model: its `hidden` split into encoder, ASPP and decoder); returns seconds per part, by `timer`,
+    and updates `states`. The downsampling of the frame is not timed."""
+    src_sm = nn.functional.interpolate(src, scale_factor=ratio, mode='bilinear', align_corners=False,
+                                       recompute_scale_factor=False)
+    if hasattr(model, 'prepared_for'):  # as DeployedMattingNetwork.hidden does
+        src_sm = src_sm.contiguous(memory_format=torch.channels_last)
+    times, clock = {}, timer()
 
     def lap(name):
         nonlocal clock
-        now = time.perf_counter()
+        now = timer()
         times[name], clock = now - clock, now
-    src_sm = nn.functional.interpolate(src, scale_factor=ratio, mode='bilinear', align_corners=False,
-                                       recompute_scale_factor=False)
     f1, f2, f3, f4 = model.backbone(src_sm)
     lap('encoder')
     f4 = model.aspp(f4)
@@ -56,27 +62,35 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
     parser.add_argument('--downsample-ratio', type=float, default=0.4)
     parser.add_argument('--frames', type=int, default=30)
     parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--threads', type=int, help='PyTorch threads; default: one per core')
+    parser.add_argument('--cpu-time', action='store_true',
+                        help="time each module by the thread's CPU time instead of the wall clock: with "
+                             "--threads 1, numbers that other processes on the machine hardly change")
     args = parser.parse_args(argv)
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     plain = MattingNetwork(args.model_variant, args.model_refiner).eval()
-    cpu = torch.device('cpu')
-    variants = {'plain': plain, 'deploy-float32': prepare_for_inference(plain, cpu, torch.float32)}
-    if cpu_has_native_bfloat16():
-        variants['deploy'] = prepare_for_inference(plain, cpu, torch.float32, bfloat16_convolutions=True)
+    placement = Placement(torch.device('cpu'), torch.float32)
+    variants = {'plain': plain, 'deploy-float32': prepare_for_inference(
+        plain, placement.device, placement.dtype, onednn_fusions=placement.onednn_fusions)}
+    if placement.bfloat16_convolutions:
+        variants['deploy'] = placement.prepare(plain)
     width, height = args.resolution
     src = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0))
+    timer = time.thread_time if args.cpu_time else time.perf_counter
     states = {name: [None] * 4 for name in variants}
     times = {name: {m: [] for m in MODULES} for name in variants}
     with torch.inference_mode():
         for frame in range(args.warmup + args.frames):
             for name, model in variants.items():
-                lap = frame_by_module(model, src, args.downsample_ratio, states[name])
+                lap = frame_by_module(model, src, args.downsample_ratio, states[name], timer)
                 if frame >= args.warmup:
                     for m in MODULES:
                         times[name][m].append(lap[m])
     load = os.getloadavg()
     print(f'{args.model_variant} {args.model_refiner}, {width}x{height} at {args.downsample_ratio}, '
-          f'{torch.get_num_threads()} threads; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
+          f'{torch.get_num_threads()} threads, {"CPU" if args.cpu_time else "wall"} time; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
     print(f'{"median ms":15s}' + ''.join(f'{m:>9s}' for m in MODULES) + f'{"sum":>9s}')
     medians = {name: {m: statistics.median(t[m]) * 1e3 for m in MODULES} for name, t in times.items()}
     for name, row in medians.items():
