@@ -14,7 +14,9 @@ from model.deploy import BFLOAT16_TOLERANCE, FusedConv2d, fold_batch_norms, prep
 
 CPU = torch.device('cpu')
 REAL = Path(__file__).resolve().parent.parent.parent / 'shared' / 'real'
-ONEDNN = [pytest.param(True, id='onednn'), pytest.param(False, id='plain-kernels')]  # False: the CUDA code path
+# (variant, refiner, onednn_fusions); without oneDNN fusions the rewrites run as on CUDA
+CASES = [('mobilenetv3', 'deep_guided_filter', True), ('mobilenetv3', 'deep_guided_filter', False),
+         ('resnet50', 'fast_guided_filter', True)]
 
 
 def filled(variant, refiner):
@@ -34,8 +36,7 @@ def bfloat16_convolutions(model):
     return [m for m in model.modules() if isinstance(m, FusedConv2d) and m.weight.dtype == torch.bfloat16]
 
 
-@pytest.mark.parametrize('onednn', ONEDNN)
-@pytest.mark.parametrize('variant,refiner', [('mobilenetv3', 'deep_guided_filter'), ('resnet50', 'fast_guided_filter')])
+@pytest.mark.parametrize('variant,refiner,onednn', CASES)
 def test_parity_with_plain_model_over_chained_frames(variant, refiner, onednn):
     model = filled(variant, refiner)
     fast = prepare_for_inference(model, CPU, torch.float32, bfloat16_convolutions=False, onednn_fusions=onednn)
@@ -84,8 +85,7 @@ def test_other_modules_are_only_moved():
     assert prepared is scripted and all(p.dtype == torch.float64 for p in prepared.parameters())
 
 
-@pytest.mark.parametrize('onednn', ONEDNN)
-@pytest.mark.parametrize('variant,refiner', [('mobilenetv3', 'deep_guided_filter'), ('resnet50', 'fast_guided_filter')])
+@pytest.mark.parametrize('variant,refiner,onednn', CASES)
 def test_bfloat16_convolutions_stay_within_tolerance(variant, refiner, onednn):
     """Forced on (on CPUs without native bfloat16 it is slow, but computes the same)."""
     model = filled(variant, refiner)
