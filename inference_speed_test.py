@@ -27,8 +27,10 @@ Every backend carries the recurrent states from frame to frame, as in a video. T
 random unless --checkpoint is given (speed does not depend on their values). --disable-refiner
 times the network alone: it is fed the already downsampled frame with downsample_ratio 1 (the
 ONNX graph still runs its refiner there, see documentation/inference.md).
-On CUDA each frame is timed between two synchronizations. Peak memory is the CUDA memory that
-PyTorch allocated, or on the CPU the process's peak resident memory, during a backend's set-up
+On CUDA each frame is timed between two synchronizations. With --cpu-time (CPU only) a frame's
+time is the process's CPU time during it (all threads): with --threads 1 it leaves out the time
+other processes took from the machine, which the wall clock counts. Peak memory is the CUDA
+memory that PyTorch allocated, or on the CPU the process's peak resident memory, during a backend's set-up
 and warm-up (process-wide, so it includes what earlier backends still hold).
 """
 import argparse
@@ -172,7 +174,10 @@ def main(argv=None) -> Dict[str, List[float]]:
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--frames', type=int, default=50, help='timed frames per backend')
     parser.add_argument('--warmup', type=int, default=5, help='untimed frames per backend first')
-    parser.add_argument('--threads', type=int, help='CPU threads for PyTorch and ONNX Runtime; default: theirs')
+    parser.add_argument('--threads', type=int, help='CPU threads for PyTorch, ONNX Runtime and OpenVINO; default: theirs')
+    parser.add_argument('--cpu-time', action='store_true',
+                        help="time frames by the process's CPU time (all its threads) instead of the wall clock: "
+                             "with --threads 1 on a CPU that other processes keep busy, numbers their load hardly changes")
     args = parser.parse_args(argv)
 
     if args.threads:
@@ -204,20 +209,23 @@ def main(argv=None) -> Dict[str, List[float]]:
             setup[name] = time.perf_counter() - start
             memory[name] = peak_memory_mib(device)
 
+    if args.cpu_time and device.type != 'cpu':
+        parser.error('--cpu-time is for the CPU')
+    clock = time.process_time if args.cpu_time else time.perf_counter
     times: Dict[str, List[float]] = {name: [] for name in args.backend}
     for _ in range(args.frames):
         for name, step in steps.items():
             synchronize(device)
-            start = time.perf_counter()
+            start = clock()
             step(src)
             synchronize(device)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
 
     load = os.getloadavg()
     print(f'{type(model.backbone).__name__} {type(model.refiner).__name__}, {args.resolution[0]}x{args.resolution[1]} at '
           f'{args.downsample_ratio}{" (network only)" if args.disable_refiner else ""}, batch {args.batch_size}, '
           f'{args.precision} on {torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}, '
-          f'{torch.get_num_threads()} threads; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
+          f'{torch.get_num_threads()} threads{", CPU time" if args.cpu_time else ""}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
     print(f'{"backend":15s} {"median ms":>10s} {"p90 ms":>8s} {"fps":>7s} {"peak MiB":>9s} {"set-up s":>9s}')
     for name, frame_times in times.items():
         median = statistics.median(frame_times)

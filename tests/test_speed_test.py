@@ -1,6 +1,7 @@
 """inference_speed_test.py: its backends run, and its ONNX Runtime and OpenVINO set-ups are fair to
 the backends timed after them (no spinning threads) and compute in float32."""
 import pytest
+import torch
 from onnx import TensorProto, helper, save
 
 import inference_speed_test
@@ -41,3 +42,13 @@ def test_openvino_computes_in_float32_with_unpinned_threads(tiny_onnx):
     assert compiled.get_property('INFERENCE_PRECISION_HINT') == ov.Type.f32
     assert compiled.get_property('ENABLE_CPU_PINNING') is False
     assert compiled.get_property('INFERENCE_NUM_THREADS') == 1
+
+
+def test_cpu_time_is_reported_as_such(capsys):
+    threads = torch.get_num_threads()
+    try:
+        inference_speed_test.main(['--device', 'cpu', '--resolution', '96', '64', '--backend', 'eager', '--frames', '1',
+                                   '--warmup', '0', '--threads', '1', '--cpu-time'])
+    finally:
+        torch.set_num_threads(threads)  # the speed test sets it for the process
+    assert '1 threads, CPU time; load average' in capsys.readouterr().out
