@@ -49,7 +49,8 @@ class Placement:
 
     @property
     def bfloat16_convolutions(self) -> bool:
-        """Dense 3x3 convolutions in bfloat16 (float32 accumulation): on CPUs with native bfloat16."""
+        """Decoder convolutions in bfloat16 (float32 accumulation; `model.deploy.BFLOAT16_BLOCKS`):
+        for float32 models on CPUs with native bfloat16."""
         return self.device.type == 'cpu' and self.dtype == torch.float32 and cpu_has_native_bfloat16()
 
     @property

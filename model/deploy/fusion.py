@@ -93,7 +93,7 @@ def fuse_convolutions(module: nn.Module, onednn: bool) -> nn.Module:
                 continue
             activation = 'none'
             if isinstance(parent, nn.Sequential):
-                following = [c for c in children[i + 1:]]
+                following = list(children[i + 1:])
                 while following and isinstance(following[0][1], nn.Identity):
                     following.pop(0)
                 if following and type(following[0][1]) in ACTIVATIONS:

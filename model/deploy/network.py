@@ -3,7 +3,7 @@ refiner's full-resolution tail in fewer passes."""
 from typing import List, Optional, Tuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional as F
 
 from ..model import MattingNetwork
