@@ -175,6 +175,9 @@ def main(argv=None) -> Dict[str, List[float]]:
     parser.add_argument('--frames', type=int, default=50, help='timed frames per backend')
     parser.add_argument('--warmup', type=int, default=5, help='untimed frames per backend first')
     parser.add_argument('--threads', type=int, help='CPU threads for PyTorch, ONNX Runtime and OpenVINO; default: theirs')
+    parser.add_argument('--pause', type=float, default=0.02,
+                        help="seconds to wait, untimed, after each backend's frame, so that threads still waiting "
+                             "actively after it (OpenVINO's TBB workers) are not timed as the next backend's")
     parser.add_argument('--cpu-time', action='store_true',
                         help="time frames by the process's CPU time (all its threads) instead of the wall clock: "
                              "with --threads 1 on a CPU that other processes keep busy, numbers their load hardly changes")
@@ -220,6 +223,7 @@ def main(argv=None) -> Dict[str, List[float]]:
             step(src)
             synchronize(device)
             times[name].append(clock() - start)
+            time.sleep(args.pause)
 
     load = os.getloadavg()
     print(f'{type(model.backbone).__name__} {type(model.refiner).__name__}, {args.resolution[0]}x{args.resolution[1]} at '
