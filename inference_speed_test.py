@@ -7,18 +7,30 @@ Backends (several may be given; their timed frames are interleaved round-robin, 
 whose load changes during the run slows them all alike):
 
     eager        MattingNetwork as it is
-    deploy       model.deploy.prepare_for_inference, what convert_video uses (CUDA graphs on CUDA)
-    deploy-float32  the same without bfloat16 convolutions (which it uses on CPUs with native bf16)
+    deploy       model.deploy.prepare_for_inference as streaming.device.Placement calls it: what
+                 convert_video uses (oneDNN fusions on the CPU, bfloat16 3x3 convolutions on CPUs
+                 with native bfloat16, CUDA graphs on CUDA)
+    deploy-float32  the same without bfloat16 convolutions: float32 throughout, exact to 1e-4
     script       torch.jit.script + torch.jit.freeze, the plain TorchScript-frozen model
     compile      torch.compile (mode 'reduce-overhead' on CUDA: CUDA graphs; 'default' on the CPU)
     onnxruntime  the graph from export_onnx.py in ONNX Runtime, run with onnx_runner's IO binding
+    openvino     the same ONNX file converted by openvino.convert_model, in float32 on OpenVINO's CPU plugin
+
+ONNX Runtime and OpenVINO time the same exported file (exported once per run). Their thread pools
+are set not to spin after a run (ONNX Runtime's `allow_spinning` 0; OpenVINO's threads unpinned:
+its TBB workers' brief wait has no switch), else their idle threads would slow whichever backend is
+timed next, and the order of --backend would change the numbers. OpenVINO is told to compute in
+float32: its CPU plugin defaults to bfloat16 on CPUs with native bfloat16, which moves alpha by up
+to 0.19 on real frames.
 
 Every backend carries the recurrent states from frame to frame, as in a video. The weights are
 random unless --checkpoint is given (speed does not depend on their values). --disable-refiner
 times the network alone: it is fed the already downsampled frame with downsample_ratio 1 (the
 ONNX graph still runs its refiner there, see documentation/inference.md).
-On CUDA each frame is timed between two synchronizations. Peak memory is the CUDA memory that
-PyTorch allocated, or on the CPU the process's peak resident memory, during a backend's set-up
+On CUDA each frame is timed between two synchronizations. With --cpu-time (CPU only) a frame's
+time is the process's CPU time during it (all threads): with --threads 1 it leaves out the time
+other processes took from the machine, which the wall clock counts. Peak memory is the CUDA
+memory that PyTorch allocated, or on the CPU the process's peak resident memory, during a backend's set-up
 and warm-up (process-wide, so it includes what earlier backends still hold).
 """
 import argparse
@@ -27,7 +39,7 @@ import resource
 import statistics
 import tempfile
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -37,19 +49,25 @@ from model.factory import model_argument_parser, model_from_arguments
 from model.deploy import prepare_for_inference
 from streaming.device import Placement
 
-BACKENDS = ('eager', 'deploy', 'deploy-float32', 'script', 'compile', 'onnxruntime')
+BACKENDS = ('eager', 'deploy', 'deploy-float32', 'script', 'compile', 'onnxruntime', 'openvino')
+ONNX_BACKENDS = ('onnxruntime', 'openvino')
 
 
 def build_backend(name: str, model: MattingNetwork, args: argparse.Namespace,
-                  device: torch.device, dtype: torch.dtype) -> Callable[[torch.Tensor], None]:
-    """Return `step(src)`, which runs one frame `[B, 3, H, W]` and keeps the states for the next."""
+                  device: torch.device, dtype: torch.dtype, onnx_path: str = '') -> Callable[[torch.Tensor], None]:
+    """Return `step(src)`, which runs one frame `[B, 3, H, W]` and keeps the states for the next.
+    `onnx_path`: the file from export_onnx.py, for the ONNX backends."""
     if name == 'onnxruntime':
-        return onnxruntime_backend(model, args, device, dtype)
+        return onnxruntime_backend(onnx_path, args, device)
+    if name == 'openvino':
+        return openvino_backend(onnx_path, args)
     model = model.to(device=device, dtype=dtype)
-    if name.startswith('deploy'):
-        placement = Placement(device, dtype)
-        model = prepare_for_inference(model, device, dtype, placement.bfloat16_convolutions and name == 'deploy',
-                                      cuda_graphs=placement.cuda)
+    placement = Placement(device, dtype)
+    if name == 'deploy':
+        model = placement.prepare(model)
+    elif name == 'deploy-float32':
+        model = prepare_for_inference(model, device, dtype, bfloat16_convolutions=False, cuda_graphs=placement.cuda,
+                                      onednn_fusions=placement.onednn_fusions)
     elif name == 'script':
         model = torch.jit.freeze(torch.jit.script(model))
     elif name == 'compile':
@@ -63,18 +81,63 @@ def build_backend(name: str, model: MattingNetwork, args: argparse.Namespace,
     return step
 
 
-def onnxruntime_backend(model: MattingNetwork, args: argparse.Namespace,
-                        device: torch.device, dtype: torch.dtype) -> Callable[[torch.Tensor], None]:
-    from export_onnx import export_onnx
-    from onnx_runner import OnnxMatting
+def onnxruntime_session_options(threads: int) -> Any:
+    """ONNX Runtime session options with `threads` intra-op threads (0: its choice) that do not spin
+    once a run is over (their spinning would slow the next backend)."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    options.add_session_config_entry('session.inter_op.allow_spinning', '0')
+    return options
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, 'rvm.onnx')
-        export_onnx(model, path, device=str(device), dtype=dtype)
-        runner = OnnxMatting(path, device.type, threads=args.threads or 0)
+
+def onnxruntime_runner(path: str, device: str, threads: int) -> Any:
+    """`onnx_runner.OnnxMatting` for `path` whose session has `onnxruntime_session_options(threads)`."""
+    import onnxruntime as ort
+    from onnx_runner import PROVIDERS, OnnxMatting
+
+    class SpinFreeOnnxMatting(OnnxMatting):
+        def __init__(self):
+            self.session = ort.InferenceSession(path, onnxruntime_session_options(threads), providers=PROVIDERS[device])
+            self.device = device
+            self.dtype = np.float16 if self.session.get_inputs()[0].type == 'tensor(float16)' else np.float32
+            self.binding = self.session.io_binding()
+            self.reset()
+    return SpinFreeOnnxMatting()
+
+
+def onnxruntime_backend(path: str, args: argparse.Namespace, device: torch.device) -> Callable[[torch.Tensor], None]:
+    runner = onnxruntime_runner(path, device.type, args.threads or 0)
 
     def step(src: torch.Tensor) -> None:
         runner(src.cpu().numpy(), args.downsample_ratio)
+    return step
+
+
+def openvino_compiled_model(path: str, threads: int) -> Any:
+    """The ONNX file at `path` compiled for OpenVINO's CPU plugin: float32 (its default on CPUs with
+    native bfloat16 is bfloat16), latency mode, `threads` threads (0: its choice), threads unpinned."""
+    import openvino as ov
+    import openvino.properties as props
+    import openvino.properties.hint as hints
+    config = {hints.inference_precision: ov.Type.f32, hints.performance_mode: hints.PerformanceMode.LATENCY,
+              hints.enable_cpu_pinning: False}
+    if threads:
+        config[props.inference_num_threads] = threads
+    return ov.Core().compile_model(ov.convert_model(path), 'CPU', config)
+
+
+def openvino_backend(path: str, args: argparse.Namespace) -> Callable[[torch.Tensor], None]:
+    request = openvino_compiled_model(path, args.threads or 0).create_infer_request()
+    states = [np.zeros([1, 1, 1, 1], dtype=np.float32)] * 4
+    ratio = np.array([args.downsample_ratio], dtype=np.float32)
+
+    def step(src: torch.Tensor) -> None:
+        nonlocal states
+        outputs = request.infer({'src': src.cpu().numpy(), 'r1i': states[0], 'r2i': states[1], 'r3i': states[2],
+                                 'r4i': states[3], 'downsample_ratio': ratio})
+        states = [outputs[name] for name in ('r1o', 'r2o', 'r3o', 'r4o')]
     return step
 
 
@@ -111,7 +174,13 @@ def main(argv=None) -> Dict[str, List[float]]:
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--frames', type=int, default=50, help='timed frames per backend')
     parser.add_argument('--warmup', type=int, default=5, help='untimed frames per backend first')
-    parser.add_argument('--threads', type=int, help='CPU threads for PyTorch and ONNX Runtime; default: theirs')
+    parser.add_argument('--threads', type=int, help='CPU threads for PyTorch, ONNX Runtime and OpenVINO; default: theirs')
+    parser.add_argument('--pause', type=float, default=0.02,
+                        help="seconds to wait, untimed, after each backend's frame, so that threads still waiting "
+                             "actively after it (OpenVINO's TBB workers) are not timed as the next backend's")
+    parser.add_argument('--cpu-time', action='store_true',
+                        help="time frames by the process's CPU time (all its threads) instead of the wall clock: "
+                             "with --threads 1 on a CPU that other processes keep busy, numbers their load hardly changes")
     args = parser.parse_args(argv)
 
     if args.threads:
@@ -125,31 +194,42 @@ def main(argv=None) -> Dict[str, List[float]]:
     src = torch.rand(args.batch_size, 3, height, width, generator=torch.Generator().manual_seed(0))
     src = src.to(device=device, dtype=dtype)
 
+    if 'openvino' in args.backend and (device.type != 'cpu' or dtype != torch.float32):
+        parser.error('--backend openvino runs float32 on the CPU')
     steps, memory, setup = {}, {}, {}
-    for name in args.backend:
-        peak_memory_reset(device)
-        start = time.perf_counter()
-        steps[name] = build_backend(name, model, args, device, dtype)
-        for _ in range(args.warmup):
-            steps[name](src)
-        synchronize(device)
-        setup[name] = time.perf_counter() - start
-        memory[name] = peak_memory_mib(device)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = os.path.join(tmp, 'rvm.onnx')
+        for name in args.backend:
+            peak_memory_reset(device)
+            start = time.perf_counter()
+            if name in ONNX_BACKENDS and not os.path.exists(onnx_path):  # set-up of the first one includes the export
+                from export_onnx import export_onnx
+                export_onnx(model, onnx_path, device=str(device), dtype=dtype)
+            steps[name] = build_backend(name, model, args, device, dtype, onnx_path)
+            for _ in range(args.warmup):
+                steps[name](src)
+            synchronize(device)
+            setup[name] = time.perf_counter() - start
+            memory[name] = peak_memory_mib(device)
 
+    if args.cpu_time and device.type != 'cpu':
+        parser.error('--cpu-time is for the CPU')
+    clock = time.process_time if args.cpu_time else time.perf_counter
     times: Dict[str, List[float]] = {name: [] for name in args.backend}
     for _ in range(args.frames):
         for name, step in steps.items():
             synchronize(device)
-            start = time.perf_counter()
+            start = clock()
             step(src)
             synchronize(device)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
+            time.sleep(args.pause)
 
     load = os.getloadavg()
-    print(f'{args.model_variant} {args.model_refiner}, {args.resolution[0]}x{args.resolution[1]} at '
+    print(f'{type(model.backbone).__name__} {type(model.refiner).__name__}, {args.resolution[0]}x{args.resolution[1]} at '
           f'{args.downsample_ratio}{" (network only)" if args.disable_refiner else ""}, batch {args.batch_size}, '
           f'{args.precision} on {torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}, '
-          f'{torch.get_num_threads()} threads; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
+          f'{torch.get_num_threads()} threads{", CPU time" if args.cpu_time else ""}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
     print(f'{"backend":15s} {"median ms":>10s} {"p90 ms":>8s} {"fps":>7s} {"peak MiB":>9s} {"set-up s":>9s}')
     for name, frame_times in times.items():
         median = statistics.median(frame_times)

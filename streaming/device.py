@@ -49,15 +49,24 @@ class Placement:
 
     @property
     def bfloat16_convolutions(self) -> bool:
-        """Dense 3x3 convolutions in bfloat16 (float32 accumulation): on CPUs with native bfloat16."""
+        """Decoder convolutions in bfloat16 (float32 accumulation; `model.deploy.BFLOAT16_BLOCKS`):
+        for float32 models on CPUs with native bfloat16."""
         return self.device.type == 'cpu' and self.dtype == torch.float32 and cpu_has_native_bfloat16()
+
+    @property
+    def onednn_fusions(self) -> bool:
+        """Convolutions run with their activations (and residual adds) as single oneDNN kernels:
+        on the CPU, where PyTorch convolves with oneDNN."""
+        return self.device.type == 'cpu' and torch.backends.mkldnn.is_available()
 
     def prepare(self, model: nn.Module) -> nn.Module:
         """The model ready to run here: a MattingNetwork through `model.deploy.prepare_for_inference`
-        (CUDA graphs on CUDA), any other module (TorchScript) moved and put in eval mode."""
+        (CUDA graphs on CUDA, oneDNN fusions on the CPU), any other module (TorchScript) moved and
+        put in eval mode."""
         if not isinstance(model, MattingNetwork):
             return model.eval().to(device=self.device, dtype=self.dtype)
-        return prepare_for_inference(model, self.device, self.dtype, self.bfloat16_convolutions, cuda_graphs=self.cuda)
+        return prepare_for_inference(model, self.device, self.dtype, self.bfloat16_convolutions,
+                                     cuda_graphs=self.cuda, onednn_fusions=self.onednn_fusions)
 
     def stage(self, images: Tensor) -> Tensor:
         """uint8 frames on the host as they should travel to the network: pinned for a GPU, else as they are."""

@@ -1,13 +1,22 @@
-"""The deployment path (model.deploy.prepare_for_inference) gives the plain model's outputs."""
+"""The deployment path (model.deploy.prepare_for_inference) gives the plain model's outputs, on
+filled weights and random frames, and on the real weights and real clips of ../shared/real."""
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from fill_weights import fill_state_dict
-from model import MattingNetwork
-from model.deploy import BFLOAT16_TOLERANCE, BFloat16Conv2d, fold_batch_norms, prepare_for_inference
+from model import MattingNetwork, load_matting_network
+from model.deploy import BFLOAT16_TOLERANCE, FusedConv2d, fold_batch_norms, prepare_for_inference
 
 CPU = torch.device('cpu')
+REAL = Path(__file__).resolve().parent.parent.parent / 'shared' / 'real'
+# (variant, refiner, onednn_fusions); without oneDNN fusions the rewrites run as on CUDA
+CASES = [('mobilenetv3', 'deep_guided_filter', True), ('mobilenetv3', 'deep_guided_filter', False),
+         ('resnet50', 'fast_guided_filter', True)]
 
 
 def filled(variant, refiner):
@@ -23,10 +32,14 @@ def clip(*shape, seed=0):
     return (base + 0.1 * torch.rand(*shape, generator=g)).clamp(0, 1)
 
 
-@pytest.mark.parametrize('variant,refiner', [('mobilenetv3', 'deep_guided_filter'), ('resnet50', 'fast_guided_filter')])
-def test_parity_with_plain_model_over_chained_frames(variant, refiner):
+def bfloat16_convolutions(model):
+    return [m for m in model.modules() if isinstance(m, FusedConv2d) and m.weight.dtype == torch.bfloat16]
+
+
+@pytest.mark.parametrize('variant,refiner,onednn', CASES)
+def test_parity_with_plain_model_over_chained_frames(variant, refiner, onednn):
     model = filled(variant, refiner)
-    fast = prepare_for_inference(model, CPU, torch.float32, bfloat16_convolutions=False)
+    fast = prepare_for_inference(model, CPU, torch.float32, bfloat16_convolutions=False, onednn_fusions=onednn)
     src = clip(1, 3, 3, 64, 97)
     for ratio in (0.5, 1.0):
         rec, rec_fast = [None] * 4, [None] * 4
@@ -43,11 +56,12 @@ def test_parity_with_plain_model_over_chained_frames(variant, refiner):
                 torch.testing.assert_close(a, e, rtol=0, atol=1e-4)
 
 
-def test_leaves_the_argument_alone_and_folds_every_batch_norm():
+def test_leaves_the_argument_alone_and_folds_every_batch_norm_and_activation():
     model = filled('mobilenetv3', 'deep_guided_filter')
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    fast = prepare_for_inference(model, CPU, torch.float32)
+    fast = prepare_for_inference(model, CPU, torch.float32, onednn_fusions=True)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    assert not any(isinstance(m, (nn.Conv2d, nn.ReLU, nn.Hardswish, nn.Hardsigmoid)) for m in fast.modules())
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
@@ -71,12 +85,12 @@ def test_other_modules_are_only_moved():
     assert prepared is scripted and all(p.dtype == torch.float64 for p in prepared.parameters())
 
 
-@pytest.mark.parametrize('variant,refiner', [('mobilenetv3', 'deep_guided_filter'), ('resnet50', 'fast_guided_filter')])
-def test_bfloat16_convolutions_stay_within_tolerance(variant, refiner):
+@pytest.mark.parametrize('variant,refiner,onednn', CASES)
+def test_bfloat16_convolutions_stay_within_tolerance(variant, refiner, onednn):
     """Forced on (on CPUs without native bfloat16 it is slow, but computes the same)."""
     model = filled(variant, refiner)
-    fast = prepare_for_inference(model, CPU, torch.float32, bfloat16_convolutions=True)
-    assert any(isinstance(m, BFloat16Conv2d) for m in fast.modules())
+    fast = prepare_for_inference(model, CPU, torch.float32, bfloat16_convolutions=True, onednn_fusions=onednn)
+    assert bfloat16_convolutions(fast)
     src = clip(1, 4, 3, 96, 160, seed=3)
     rec, rec_fast = [None] * 4, [None] * 4
     with torch.inference_mode():
@@ -110,24 +124,40 @@ def test_cuda_graph_runner_matches_plain_model():
                 previous, rec, rec_fast = actual[1], expected[2:], actual[2:]
 
 
-def test_speed_test_runs_every_cheap_backend(capsys):
-    import inference_speed_test
-    times = inference_speed_test.main(['--device', 'cpu', '--resolution', '96', '64', '--downsample-ratio', '0.5',
-                                       '--backend', 'eager', 'deploy', 'script', '--frames', '3', '--warmup', '1'])
-    assert {name: len(t) for name, t in times.items()} == {'eager': 3, 'deploy': 3, 'script': 3}
-    report = capsys.readouterr().out
-    assert '96x64 at 0.5' in report and 'load average' in report
-    assert [line.split()[0] for line in report.splitlines()[2:]] == ['eager', 'deploy', 'script']
-
-
 def test_preparing_a_prepared_model_returns_it_unchanged():
     """convert_video prepares every MattingNetwork it gets, including one the caller prepared already."""
     model = filled('mobilenetv3', 'deep_guided_filter')
-    fast = prepare_for_inference(model, CPU, torch.float32, bfloat16_convolutions=True)
+    fast = prepare_for_inference(model, CPU, torch.float32, bfloat16_convolutions=True, onednn_fusions=True)
     assert prepare_for_inference(fast, CPU, torch.float32) is fast
-    assert any(isinstance(m, BFloat16Conv2d) for m in fast.modules())
+    assert bfloat16_convolutions(fast)
     with torch.inference_mode():
         fgr, pha, *_ = fast(clip(1, 1, 3, 48, 64)[:, 0], downsample_ratio=0.5)
     assert fgr.dtype == pha.dtype == torch.float32
     with pytest.raises(ValueError, match='prepared for cpu torch.float32'):
         prepare_for_inference(fast, CPU, torch.bfloat16)
+
+
+def real_clip(frames):
+    """The real clip tile0 (people, 160x90), upscaled x4 to 640x360: `[1, frames, 3, 360, 640]` in 0..1."""
+    clip = torch.from_numpy(np.load(REAL / 'clips.npz')['tile0'][:frames]).permute(0, 3, 1, 2).float() / 255
+    return F.interpolate(clip, scale_factor=4, mode='bicubic', align_corners=False).clamp(0, 1)[None]
+
+
+@pytest.mark.skipif(not (REAL / 'clips.npz').exists(), reason='needs ../shared/real (real weights and clips)')
+@pytest.mark.parametrize('refiner', ['fast_guided_filter', 'deep_guided_filter'])
+def test_parity_on_real_footage_with_real_weights(refiner):
+    """Real mattes (alpha near 0 and 1, sharp edges, states that matter) within the same bounds."""
+    model = load_matting_network(REAL / f'rvm_mobilenetv3_real_{refiner[0]}gf.pth', refiner=refiner)
+    fast = {1e-4: prepare_for_inference(model, CPU, torch.float32, onednn_fusions=True),
+            BFLOAT16_TOLERANCE: prepare_for_inference(model, CPU, torch.float32, bfloat16_convolutions=True,
+                                                      onednn_fusions=True)}
+    src = real_clip(6)
+    rec = {None: [None] * 4, **{tolerance: [None] * 4 for tolerance in fast}}
+    with torch.inference_mode():
+        for t in range(src.size(1)):
+            fgr, pha, *rec[None] = model(src[:, t], *rec[None], downsample_ratio=0.5)
+            assert 0.05 < pha.mean() < 0.95  # a real matte, not an empty one
+            for tolerance, prepared in fast.items():
+                fgr_fast, pha_fast, *rec[tolerance] = prepared(src[:, t], *rec[tolerance], downsample_ratio=0.5)
+                torch.testing.assert_close(pha_fast, pha, rtol=0, atol=tolerance)
+                torch.testing.assert_close(fgr_fast, fgr, rtol=0, atol=tolerance)

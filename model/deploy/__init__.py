@@ -1,0 +1,96 @@
+"""The inference path for deployment: what convert_video runs by default.
+
+`prepare_for_inference(model, device, dtype, ...)` returns a copy of a `MattingNetwork` rewritten
+for speed, with the same forward signature and the same outputs (see tests/test_deploy.py):
+
+- Batch norm is folded into the preceding convolution (`fusion.fold_batch_norms`).
+- One memory format, channels_last (which oneDNN and cuDNN convolve fastest), from the first
+  convolution to the refiner: the downsampled frame is converted once (`network.py`).
+- With `onednn_fusions` (CPUs), every convolution runs with its activation, and in the encoder's
+  inverted residual blocks with the residual add, as one oneDNN kernel (`fusion.py`).
+- The decoder runs without concatenating its outputs, with its ConvGRUs' weights split so the
+  input halves run once per chunk (`decoder.py`); the refiner's full-resolution tail takes three
+  passes instead of eight (`network.refine_and_clamp`).
+- With `bfloat16_convolutions` (float32 models on CPUs with native bfloat16 arithmetic: AVX512-BF16
+  or AMX), the decoder blocks of `BFLOAT16_BLOCKS` convolve in bfloat16 with float32 accumulation
+  and keep their feature maps in bfloat16; the recurrent states, the gates' arithmetic, the
+  encoder, the other decoder blocks and the refiner stay float32. Outputs then differ from float32
+  by at most `BFLOAT16_TOLERANCE` (1e-2, 2.5 levels of an 8-bit video), checked over chained frames
+  on random input and on real footage with real weights by tests/test_deploy.py. Which blocks:
+  on the real clips, bfloat16 in the encoder's first convolution alone moved alpha by up to 0.05,
+  and in decode1 or decode2 by 0.01 to 0.02 (decode1 and decode2 in float32: at most 0.007).
+- With `cuda_graphs` the whole frame is replayed as one CUDA graph (`cuda_graphs.CUDAGraphRunner`).
+
+Which of these a device gets is decided in one place, `streaming.device.Placement`; this package
+does what it is told. No compilation: the prepared model is ready in well under a second.
+"""
+import copy
+from typing import Union
+
+import torch
+from torch import nn
+from torchvision.models.mobilenetv3 import InvertedResidual
+
+from ..model import MattingNetwork
+from .cuda_graphs import CUDAGraphRunner
+from .decoder import SplitRecurrentDecoder
+from .fusion import FusedConv2d, FusedInvertedResidual, fold_batch_norms, fuse_convolutions
+from .network import DeployedMattingNetwork
+
+__all__ = ['BFLOAT16_BLOCKS', 'BFLOAT16_TOLERANCE', 'CUDAGraphRunner', 'DeployedMattingNetwork', 'FusedConv2d',
+           'cpu_has_native_bfloat16', 'fold_batch_norms', 'prepare_for_inference']
+
+BFLOAT16_TOLERANCE = 1e-2  # max abs difference of fgr and pha from float32 with bfloat16 convolutions
+BFLOAT16_BLOCKS = ('decode4', 'decode3', 'decode0')  # the decoder blocks that may convolve in bfloat16 (above)
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX-BF16; read on Linux)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            flags = next((line.split() for line in f if line.startswith('flags')), [])
+    except OSError:
+        return False
+    return 'avx512_bf16' in flags or 'amx_bf16' in flags
+
+
+def prepare_for_inference(model: nn.Module, device: Union[str, torch.device], dtype: torch.dtype,
+                          bfloat16_convolutions: bool = False, cuda_graphs: bool = False,
+                          onednn_fusions: bool = False) -> nn.Module:
+    """Return a module with MattingNetwork's forward signature, ready to run on `device` in `dtype`.
+
+    For a `MattingNetwork` this is a rewritten copy (the argument is left untouched, see the
+    package docstring): `bfloat16_convolutions` for float32 models on CPUs with native bfloat16,
+    `cuda_graphs` on CUDA, `onednn_fusions` where oneDNN runs the convolutions (the CPU). Which of
+    these a device gets is decided by `streaming.device.Placement`. Any other module (e.g. a
+    TorchScript file) is only moved to `device` and `dtype` and put in eval mode. A model this
+    function already prepared is returned as it is (convert_video may be handed one), and refused
+    for another device or dtype.
+    """
+    if not isinstance(model, MattingNetwork):
+        return model.eval().to(device=device, dtype=dtype)
+    device = torch.device(device)
+    prepared_for = getattr(model, 'prepared_for', None)
+    if prepared_for is not None:
+        if prepared_for != (device, dtype):
+            raise ValueError(f'this model was prepared for {prepared_for[0]} {prepared_for[1]}; '
+                             f'prepare the original MattingNetwork for {device} {dtype} instead')
+        return model
+    if bfloat16_convolutions and dtype != torch.float32:
+        raise ValueError(f'bfloat16 convolutions are for float32 models, not {dtype}')
+    if onednn_fusions and not torch.backends.mkldnn.is_available():
+        raise ValueError('onednn_fusions needs a PyTorch built with oneDNN (mkldnn)')
+    model = fold_batch_norms(copy.deepcopy(model).eval())
+    model.to(device=device, dtype=dtype)
+    model.decoder = SplitRecurrentDecoder(model.decoder, onednn_fusions,
+                                          BFLOAT16_BLOCKS if bfloat16_convolutions else ())
+    for part in (model.backbone, model.aspp, model.project_mat, model.project_seg, model.refiner):
+        fuse_convolutions(part, onednn_fusions)
+    for parent in list(model.backbone.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, InvertedResidual):
+                setattr(parent, name, FusedInvertedResidual(child))
+    model.to(memory_format=torch.channels_last)
+    model.__class__ = DeployedMattingNetwork
+    model.prepared_for = (device, dtype)
+    return CUDAGraphRunner(model) if cuda_graphs else model
