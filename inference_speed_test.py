@@ -94,17 +94,9 @@ def onnxruntime_session_options(threads: int) -> Any:
 
 def onnxruntime_runner(path: str, device: str, threads: int) -> Any:
     """`onnx_runner.OnnxMatting` for `path` whose session has `onnxruntime_session_options(threads)`."""
-    import onnxruntime as ort
-    from onnx_runner import PROVIDERS, OnnxMatting
+    from onnx_runner import OnnxMatting
 
-    class SpinFreeOnnxMatting(OnnxMatting):
-        def __init__(self):
-            self.session = ort.InferenceSession(path, onnxruntime_session_options(threads), providers=PROVIDERS[device])
-            self.device = device
-            self.dtype = np.float16 if self.session.get_inputs()[0].type == 'tensor(float16)' else np.float32
-            self.binding = self.session.io_binding()
-            self.reset()
-    return SpinFreeOnnxMatting()
+    return OnnxMatting(path, device, options=onnxruntime_session_options(threads))
 
 
 def onnxruntime_backend(path: str, args: argparse.Namespace, device: torch.device) -> Callable[[torch.Tensor], None]:

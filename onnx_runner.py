@@ -9,7 +9,7 @@ the device between frames with IO binding.
 `session.run(None, feeds)` works too, but copies the four states out to numpy and back in for
 every frame; with IO binding they stay where ONNX Runtime computed them (on the GPU for CUDA).
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import onnxruntime as ort
@@ -24,11 +24,14 @@ class OnnxMatting:
         path: an .onnx file written by export_onnx.py (float32 or float16).
         device: 'cpu' or 'cuda' (needs the onnxruntime-gpu package).
         threads: ONNX Runtime's intra-op threads; 0 lets it choose (one per physical core).
+        options: the session's options instead (then `threads` is theirs to set).
     """
 
-    def __init__(self, path: str, device: str = 'cpu', threads: int = 0):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+    def __init__(self, path: str, device: str = 'cpu', threads: int = 0,
+                 options: Optional[ort.SessionOptions] = None):
+        if options is None:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(path, options, providers=PROVIDERS[device])
         self.device = device
         self.dtype = np.float16 if self.session.get_inputs()[0].type == 'tensor(float16)' else np.float32
