@@ -206,7 +206,9 @@ class VideoReader(_Reader):
                 elif size is None and (frame.width, frame.height) != (width, height):
                     resized.append(count)
                 count += 1
-                image = frame.to_ndarray(format=rgb, width=width, height=height, **source_colors(frame))
+                scale = size is not None or (frame.width, frame.height) != (width, height)  # else swscale only converts
+                image = frame.to_ndarray(format=rgb, width=width if scale else None, height=height if scale else None,
+                                         **source_colors(frame))
                 yield Frame(np.ascontiguousarray(np.rot90(image, self._turns)) if self._turns else image, pts)
         if resized:
             _warn(f'{self.path}: {len(resized)} frames, from frame {resized[0]}, differ in size from the first frame '
