@@ -77,16 +77,19 @@ class MattingNetwork(nn.Module):
             segmentation pass, `[seg, r1, r2, r3, r4]` with logits `[..., 1, H, W]`.
         """
         src, time_steps = fold_time(src)
-        if downsample_ratio != 1:
-            src_sm = F.interpolate(src, scale_factor=downsample_ratio, mode='bilinear',
-                                   align_corners=False, recompute_scale_factor=False)
-        else:
-            src_sm = src
+        src_sm = self.downsample(src, downsample_ratio)
         hid, r1, r2, r3, r4 = self.hidden(src_sm, r1, r2, r3, r4, time_steps)
         if segmentation_pass:
             return [unfold_time(self.project_seg(hid), time_steps), r1, r2, r3, r4]
         fgr, pha = self.matte(src, src_sm, hid, downsample_ratio != 1)
         return [unfold_time(fgr, time_steps), unfold_time(pha, time_steps), r1, r2, r3, r4]
+
+    def downsample(self, src: Tensor, downsample_ratio: float) -> Tensor:
+        """The frames `[N, 3, h, w]` the network runs on: `src` `[N, 3, H, W]` scaled by the ratio (bilinear)."""
+        if downsample_ratio == 1:
+            return src
+        return F.interpolate(src, scale_factor=downsample_ratio, mode='bilinear', align_corners=False,
+                             recompute_scale_factor=False)
 
     def hidden(self, src_sm: Tensor, r1: Optional[Tensor], r2: Optional[Tensor], r3: Optional[Tensor],
                r4: Optional[Tensor], time_steps: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:

@@ -1,6 +1,6 @@
 """The prepared network: one memory format from the first convolution to the refiner, and the
 refiner's full-resolution tail in fewer passes."""
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -8,34 +8,25 @@ from torch.nn import functional as F
 
 from ..model import MattingNetwork
 from ..refiner import GuidedFilterRefiner
-from ..temporal import fold_time, unfold_time
 
 
 class DeployedMattingNetwork(MattingNetwork):
     """A MattingNetwork whose modules `prepare_for_inference` rewrote; the same forward and outputs.
 
-    `forward` downsamples the frame in channels_last (the same values as the plain model; the
-    encoder and decoder want that format); `hidden` converts a frame that is not yet in it;
+    `downsample` works in channels_last (the same values as the plain model; the encoder and
+    decoder want that format); `hidden` converts a frame that is not yet in it;
     `matte` refines and clamps with `refine_and_clamp`. Instances are made by changing the class
     of a rewritten copy (no constructor of its own).
     """
 
-    def forward(self, src: Tensor, r1: Optional[Tensor] = None, r2: Optional[Tensor] = None,
-                r3: Optional[Tensor] = None, r4: Optional[Tensor] = None, downsample_ratio: float = 1.0,
-                segmentation_pass: bool = False) -> List[Tensor]:
+    def downsample(self, src: Tensor, downsample_ratio: float) -> Tensor:
         # Bit for bit the plain model's downsampling: the fast guided filter's A = cov / (var + 1e-5)
         # turns a 1e-7 change of the small frame (e.g. resizing plane by plane, 5x faster) into 3e-4
         # of alpha on real footage.
-        src, time_steps = fold_time(src)
-        src_sm = src
-        if downsample_ratio != 1:
-            src_sm = F.interpolate(src.contiguous(memory_format=torch.channels_last), scale_factor=downsample_ratio,
-                                   mode='bilinear', align_corners=False, recompute_scale_factor=False)
-        hid, r1, r2, r3, r4 = self.hidden(src_sm, r1, r2, r3, r4, time_steps)
-        if segmentation_pass:
-            return [unfold_time(self.project_seg(hid), time_steps), r1, r2, r3, r4]
-        fgr, pha = self.matte(src, src_sm, hid, downsample_ratio != 1)
-        return [unfold_time(fgr, time_steps), unfold_time(pha, time_steps), r1, r2, r3, r4]
+        if downsample_ratio == 1:
+            return src
+        return F.interpolate(src.contiguous(memory_format=torch.channels_last), scale_factor=downsample_ratio,
+                             mode='bilinear', align_corners=False, recompute_scale_factor=False)
 
     def hidden(self, src_sm: Tensor, r1: Optional[Tensor], r2: Optional[Tensor], r3: Optional[Tensor],
                r4: Optional[Tensor], time_steps: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
