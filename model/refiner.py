@@ -27,16 +27,7 @@ class GuidedFilterRefiner(nn.Module):
     def forward(self, fine_src: Tensor, base_src: Tensor, base_fgr: Tensor, base_pha: Tensor,
                 base_hid: Tensor) -> Tuple[Tensor, Tensor]:
         fine_x = torch.cat([fine_src, fine_src.mean(1, keepdim=True)], dim=1)
-        base_x = torch.cat([base_src, base_src.mean(1, keepdim=True)], dim=1)
-        base_y = torch.cat([base_fgr, base_pha], dim=1)
-
-        mean_x = self.box_filter(base_x)
-        mean_y = self.box_filter(base_y)
-        cov_xy = self.box_filter(base_x * base_y) - mean_x * mean_y
-        var_x = self.box_filter(base_x * base_x) - mean_x * mean_x
-
-        A = self.coefficients(cov_xy, var_x, base_hid)
-        b = mean_y - A * mean_x
+        A, b = self.linear_model(base_src, base_fgr, base_pha, base_hid)
 
         # A and b upsampled in one pass, in the default memory format: resizing few-channel maps
         # to full resolution is several times slower in channels_last.
@@ -45,6 +36,19 @@ class GuidedFilterRefiner(nn.Module):
                              align_corners=False).split(4, dim=1)
         fgr, pha = torch.addcmul(b, A, fine_x).split([3, 1], dim=1)
         return fgr, pha
+
+
+    def linear_model(self, base_src: Tensor, base_fgr: Tensor, base_pha: Tensor,
+                     base_hid: Tensor) -> Tuple[Tensor, Tensor]:
+        """The local linear model `y ~ A * x + b` at low resolution: A and b, each `[N, 4, h, w]`."""
+        base_x = torch.cat([base_src, base_src.mean(1, keepdim=True)], dim=1)
+        base_y = torch.cat([base_fgr, base_pha], dim=1)
+        mean_x = self.box_filter(base_x)
+        mean_y = self.box_filter(base_y)
+        cov_xy = self.box_filter(base_x * base_y) - mean_x * mean_y
+        var_x = self.box_filter(base_x * base_x) - mean_x * mean_x
+        A = self.coefficients(cov_xy, var_x, base_hid)
+        return A, mean_y - A * mean_x
 
 
 class DeepGuidedFilterRefiner(GuidedFilterRefiner):

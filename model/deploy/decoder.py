@@ -121,15 +121,15 @@ class SplitOutputBlock(nn.Module):
         return self.conv2(x).to(s.dtype)
 
 
-class SplitRecurrentDecoder(nn.Module):
-    """`model.decoder.RecurrentDecoder` built from the Split blocks; the same forward.
+class SplitRecurrentDecoder(RecurrentDecoder):
+    """`model.decoder.RecurrentDecoder` built from the Split blocks; its forward, inherited.
 
     `bfloat16_blocks`: names of the blocks ('decode4' ... 'decode0') that convolve in bfloat16;
     the others convolve in the decoder's dtype.
     """
 
     def __init__(self, decoder: RecurrentDecoder, onednn: bool, bfloat16_blocks: Sequence[str] = ()):
-        super().__init__()
+        nn.Module.__init__(self)  # the blocks come from `decoder`, not from RecurrentDecoder's constructor
         own = decoder.decode0.conv[0].weight.dtype
 
         def dtype(name: str) -> torch.dtype:
@@ -140,15 +140,3 @@ class SplitRecurrentDecoder(nn.Module):
         self.decode2 = SplitUpsamplingBlock(decoder.decode2, dtype('decode2'), onednn)
         self.decode1 = SplitUpsamplingBlock(decoder.decode1, dtype('decode1'), onednn)
         self.decode0 = SplitOutputBlock(decoder.decode0, dtype('decode0'), onednn)
-
-    def forward(self, s0: Tensor, f1: Tensor, f2: Tensor, f3: Tensor, f4: Tensor,
-                r1: Optional[Tensor], r2: Optional[Tensor], r3: Optional[Tensor], r4: Optional[Tensor],
-                time_steps: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        s1 = self.avgpool(s0)
-        s2 = self.avgpool(s1)
-        s3 = self.avgpool(s2)
-        x4, r4 = self.decode4(f4, r4, time_steps)
-        x3, r3 = self.decode3(x4, f3, s3, r3, time_steps)
-        x2, r2 = self.decode2(x3, f2, s2, r2, time_steps)
-        x1, r1 = self.decode1(x2, f1, s1, r1, time_steps)
-        return self.decode0(x1, s0), r1, r2, r3, r4

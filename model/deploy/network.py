@@ -49,14 +49,7 @@ def refine_and_clamp(refiner: GuidedFilterRefiner, fine_src: Tensor, base_src: T
     guide `[rgb, mean(rgb)]` is never concatenated at full resolution. Shapes as in `model.refiner`;
     returns fgr `[N, 3, H, W]` and pha `[N, 1, H, W]` in 0..1.
     """
-    base_x = torch.cat([base_src, mean_rgb(base_src)], dim=1)
-    base_y = torch.cat([base_fgr, base_pha], dim=1)
-    mean_x = refiner.box_filter(base_x)
-    mean_y = refiner.box_filter(base_y)
-    cov_xy = refiner.box_filter(base_x * base_y) - mean_x * mean_y
-    var_x = refiner.box_filter(base_x * base_x) - mean_x * mean_x
-    A = refiner.coefficients(cov_xy, var_x, base_hid)
-    b = mean_y - A * mean_x
+    A, b = refiner.linear_model(base_src, base_fgr, base_pha, base_hid)
     plus_src = torch.tensor([1., 1., 1., 0.], dtype=A.dtype, device=A.device).view(1, 4, 1, 1)
     up = F.interpolate(torch.cat([A + plus_src, b], dim=1).contiguous(), (fine_src.size(2), fine_src.size(3)),
                        mode='bilinear', align_corners=False)
