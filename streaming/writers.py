@@ -218,7 +218,7 @@ def plays(path: str) -> bool:
     try:
         with av.open(path) as container:
             return next(container.decode(video=0), None) is not None
-    except (OSError, av.error.FFmpegError):
+    except (OSError, IndexError, av.error.FFmpegError):  # IndexError: no video stream
         return False
 
 
