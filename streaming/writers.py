@@ -178,7 +178,14 @@ class VideoWriter:
         finished = False
         try:
             if self.stream is not None:
-                self._mux(self.stream.encode(None))
+                packets = self.stream.encode(None)
+                if self.codec == 'libx265' and self.count < 3:
+                    # x265 derives dts from its third frame's pts (its B-frame delay) and leaves them
+                    # uninitialised in a shorter clip, which the MP4 muxer then rejects. One or two
+                    # frames are coded in display order, so dts = pts is right.
+                    for packet in packets:
+                        packet.dts = packet.pts
+                self._mux(packets)
                 if self.audio is not None:
                     self.audio.copy_until(float((self.last_pts * self.time_base) + 1 / self.frame_rate))
                     self.audio.close()
