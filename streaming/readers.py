@@ -255,9 +255,10 @@ class VideoReader(_Reader):
 class ImageSequenceReader(_Reader):
     """A directory of images as a Dataset of RGB frames, in natural order (frame2 before frame10).
 
-    Only files with an image extension count (hidden files and others are ignored). Gray, RGBA,
-    16-bit and palette images are converted to RGB. All images must have one size, unless they
-    are resized (`frames(size=...)`).
+    Only files with an image extension count (hidden files and others are ignored). Gray, RGBA and
+    palette images are converted to RGB. A sequence whose first image has 16 bits per sample (PNG,
+    TIFF) is read at 16 bits (`bit_depth` 16, uint16 frames), so that its levels reach a 10- or
+    16-bit output. All images must have one size, unless they are resized (`frames(size=...)`).
 
     Args:
         path: the directory.
@@ -266,7 +267,6 @@ class ImageSequenceReader(_Reader):
     frame_rate = SEQUENCE_FRAME_RATE
     time_base = 1 / SEQUENCE_FRAME_RATE
     has_audio = False
-    bit_depth = 8
     colors = BT709
 
     def __init__(self, path: Union[str, os.PathLike], transform: Optional[Callable] = None):
@@ -282,6 +282,7 @@ class ImageSequenceReader(_Reader):
         self.files = [os.path.join(self.path, name) for name in images]
         with self._open(0) as image:
             self.width, self.height = image.size
+        self.bit_depth = 16 if _sample_bits(self.files[0]) > 8 else 8
 
     def __len__(self) -> int:
         return len(self.files)
@@ -296,19 +297,37 @@ class ImageSequenceReader(_Reader):
             raise ConversionError(f'{self.files[idx]} is not a readable image ({e})') from e
 
     def load(self, idx: int, size: Optional[Size] = None) -> np.ndarray:
-        """Image `idx` as `[H, W, 3]` uint8 RGB, resized to `size` `(W, H)` if given."""
+        """Image `idx` as `[H, W, 3]` RGB (uint8; uint16 when `bit_depth` is 16), resized to `size` `(W, H)`."""
+        if self.bit_depth > 8:  # PIL has no 16-bit RGB: FFmpeg decodes these
+            frame = self._decode(idx)
+            self._check_size(idx, (frame.width, frame.height), size)
+            if size is not None and (frame.width, frame.height) != tuple(size):
+                frame = frame.reformat(width=size[0], height=size[1], interpolation='BILINEAR')
+            if frame.format.components[0].bits > 8:
+                return frame.to_ndarray(format='rgb48le')
+            return frame.to_ndarray(format='rgb24').astype(np.uint16) * 257  # exact, unlike swscale's rgb48
         with self._open(idx) as image:
-            if size is None and image.size != (self.width, self.height):
-                raise ConversionError(f'{self.files[idx]} is {image.size[0]}x{image.size[1]} but {self.files[0]} is '
-                                      f'{self.width}x{self.height}: the images of a sequence must have one size '
-                                      f'(or resize them with input_resize)')
+            self._check_size(idx, image.size, size)
             rgb = image_to_rgb(image)
         if size is not None and (rgb.shape[1], rgb.shape[0]) != tuple(size):
             rgb = np.asarray(Image.fromarray(rgb).resize(tuple(size), Image.Resampling.BILINEAR))
         return rgb
 
+    def _decode(self, idx: int) -> av.VideoFrame:
+        try:
+            with av.open(self.files[idx]) as container:
+                return next(container.decode(video=0))
+        except (av.error.FFmpegError, StopIteration) as e:
+            raise ConversionError(f'{self.files[idx]} is not a readable image ({e})') from e
+
+    def _check_size(self, idx: int, found: Size, size: Optional[Size]) -> None:
+        if size is None and tuple(found) != (self.width, self.height):
+            raise ConversionError(f'{self.files[idx]} is {found[0]}x{found[1]} but {self.files[0]} is '
+                                  f'{self.width}x{self.height}: the images of a sequence must have one size '
+                                  f'(or resize them with input_resize)')
+
     def frames(self, size: Optional[Size] = None, num_workers: int = 0) -> Iterator[Frame]:
-        """Load every image in order as `Frame(image [H, W, 3] uint8 RGB, pts=index)`.
+        """Load every image in order as `Frame(image [H, W, 3] RGB, pts=index)` (uint16 at 16 bits).
 
         `num_workers` > 0 decodes that many images ahead on a thread pool.
         """
@@ -325,6 +344,15 @@ class ImageSequenceReader(_Reader):
                     yield Frame(future.result(), done)
             for done, future in pending:
                 yield Frame(future.result(), done)
+
+
+def _sample_bits(path: str) -> int:
+    """Bits per sample of an image file as FFmpeg decodes it; 8 for a file FFmpeg cannot open."""
+    try:
+        with av.open(path) as container:
+            return container.streams.video[0].codec_context.format.components[0].bits
+    except (av.error.FFmpegError, IndexError, AttributeError):
+        return 8
 
 
 def open_reader(path: Union[str, os.PathLike], transform: Optional[Callable] = None) -> _Reader:

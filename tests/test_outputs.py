@@ -139,6 +139,16 @@ def test_ten_bit_input_keeps_its_levels(tmp_path):
     assert stream_info(tmp_path / 'eight.mp4')[:2] == ('h264', 'yuv420p') and luma_levels(tmp_path / 'eight.mp4') <= 256
 
 
+def test_sixteen_bit_image_sequence_input_keeps_its_levels(tmp_path):
+    (tmp_path / 'in').mkdir()
+    for t, frame in enumerate(ramp(frames=2)):
+        image = (frame.permute(1, 2, 0).numpy() * 65535).round().astype(np.uint16)
+        cv2.imwrite(str(tmp_path / 'in' / f'{t}.png'), image[..., ::-1])
+    convert_video(Passthrough(), str(tmp_path / 'in'), output_foreground=tmp_path / 'fgr.mp4', progress=False)
+    assert stream_info(tmp_path / 'fgr.mp4')[:2] == ('hevc', 'yuv420p10le')  # more than 8 bits in: Main10
+    assert luma_levels(tmp_path / 'fgr.mp4') > 600
+
+
 @pytest.mark.parametrize('output_type, bit_depth, extension', [
     ('png_sequence', 16, 'png'), ('tiff_sequence', 16, 'tif'), ('exr_sequence', None, 'exr'), ('exr_sequence', 32, 'exr')])
 def test_alpha_sequences_hold_values_between_8_bit_steps(tmp_path, output_type, bit_depth, extension):

@@ -4,6 +4,7 @@ import time
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -110,18 +111,33 @@ def test_reader_rejects_bad_input(tmp_path):
 
 def test_image_sequence_reader_order_and_modes(tmp_path):
     Image.new('L', (8, 6), 100).save(tmp_path / 'frame10.png')
-    Image.new('RGBA', (8, 6), (10, 20, 30, 0)).save(tmp_path / 'frame2.png')
-    Image.fromarray(np.full((6, 8), 32896, np.uint16)).save(tmp_path / 'frame1.png')  # 16-bit gray: 128 in 8 bits
+    Image.new('RGBA', (8, 6), (10, 20, 30, 0)).save(tmp_path / 'frame1.png')
+    Image.fromarray(np.full((6, 8), 32896, np.uint16)).save(tmp_path / 'frame2.png')  # 16-bit gray: 128 in 8 bits
     Image.new('RGB', (8, 6), (255, 0, 0)).convert('P').save(tmp_path / 'frame3.gif')
     Image.new('RGB', (8, 6)).save(tmp_path / '.hidden.png')
     (tmp_path / 'notes.txt').write_text('not an image')
     reader = ImageSequenceReader(tmp_path)
     assert [p.rsplit('/', 1)[1] for p in reader.files] == ['frame1.png', 'frame2.png', 'frame3.gif', 'frame10.png']
     images = [f.image for f in reader.frames()]
-    assert [tuple(image[0, 0]) for image in images] == [(128, 128, 128), (10, 20, 30), (255, 0, 0), (100, 100, 100)]
-    assert all(image.shape == (6, 8, 3) for image in images)
+    assert [tuple(image[0, 0]) for image in images] == [(10, 20, 30), (128, 128, 128), (255, 0, 0), (100, 100, 100)]
+    assert all(image.shape == (6, 8, 3) and image.dtype == np.uint8 for image in images)  # an 8-bit first image
     assert reader[0].mode == 'RGB' and reader.frame_rate == 30
     assert [f.pts for f in reader.frames(num_workers=2)] == [0, 1, 2, 3]
+
+
+def test_sixteen_bit_image_sequence_keeps_its_levels(tmp_path):
+    """A sequence whose first image is 16-bit is read at 16 bits, whatever the later images hold."""
+    ramp = np.linspace(0, 65535, 1024).round().astype(np.uint16)
+    rgb = np.stack([ramp, ramp // 2, 65535 - ramp], axis=1)[None].repeat(4, axis=0)  # [4, 1024, 3]
+    cv2.imwrite(str(tmp_path / '1.png'), rgb[..., ::-1])
+    cv2.imwrite(str(tmp_path / '2.tif'), rgb[..., ::-1])
+    Image.new('RGB', (1024, 4), (255, 0, 128)).save(tmp_path / '3.png')
+    reader = ImageSequenceReader(tmp_path)
+    images = [f.image for f in reader.frames()]
+    assert reader.bit_depth == 16 and all(image.dtype == np.uint16 for image in images)
+    assert np.array_equal(images[0], rgb) and np.array_equal(images[1], rgb)
+    assert tuple(images[2][0, 0]) == (65535, 0, 128 * 257)
+    assert reader.load(0, size=(512, 2)).dtype == np.uint16 and reader[0].mode == 'RGB'  # the Dataset stays 8-bit
 
 
 def test_image_sequence_mixed_sizes(tmp_path):
