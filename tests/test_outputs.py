@@ -1,5 +1,4 @@
 """Outputs for editors and compositors: codecs, bit depths, colour tags, alpha conventions, decoded back."""
-from fractions import Fraction
 
 import av
 import cv2
