@@ -8,9 +8,9 @@ whose load changes during the run slows them all alike):
 
     eager        MattingNetwork as it is
     deploy       model.deploy.prepare_for_inference as streaming.device.Placement calls it: what
-                 convert_video uses (oneDNN fusions on the CPU, bfloat16 3x3 convolutions on CPUs
-                 with native bfloat16, CUDA graphs on CUDA)
-    deploy-float32  the same without bfloat16 convolutions: float32 throughout, exact to 1e-4
+                 convert_video uses (oneDNN fusions on the CPU, CUDA graphs on CUDA; exact to 1e-4)
+    deploy-bfloat16  the same with the opt-in bfloat16 decoder convolutions (CPUs with native
+                 bfloat16; elsewhere the same as deploy)
     script       torch.jit.script + torch.jit.freeze, the plain TorchScript-frozen model
     compile      torch.compile (mode 'reduce-overhead' on CUDA: CUDA graphs; 'default' on the CPU)
     onnxruntime  the graph from export_onnx.py in ONNX Runtime, run with onnx_runner's IO binding
@@ -46,10 +46,9 @@ import torch
 
 from model import MattingNetwork
 from model.factory import model_argument_parser, model_from_arguments
-from model.deploy import prepare_for_inference
 from streaming.device import Placement
 
-BACKENDS = ('eager', 'deploy', 'deploy-float32', 'script', 'compile', 'onnxruntime', 'openvino')
+BACKENDS = ('eager', 'deploy', 'deploy-bfloat16', 'script', 'compile', 'onnxruntime', 'openvino')
 ONNX_BACKENDS = ('onnxruntime', 'openvino')
 
 
@@ -62,12 +61,8 @@ def build_backend(name: str, model: MattingNetwork, args: argparse.Namespace,
     if name == 'openvino':
         return openvino_backend(onnx_path, args)
     model = model.to(device=device, dtype=dtype)
-    placement = Placement(device, dtype)
-    if name == 'deploy':
-        model = placement.prepare(model)
-    elif name == 'deploy-float32':
-        model = prepare_for_inference(model, device, dtype, bfloat16_convolutions=False, cuda_graphs=placement.cuda,
-                                      onednn_fusions=placement.onednn_fusions)
+    if name in ('deploy', 'deploy-bfloat16'):
+        model = Placement(device, dtype, bfloat16=name == 'deploy-bfloat16').prepare(model)
     elif name == 'script':
         model = torch.jit.freeze(torch.jit.script(model))
     elif name == 'compile':

@@ -2,8 +2,8 @@
 
     python benchmarks/module_times.py --resolution 1280 720 --downsample-ratio 0.4 --frames 30
 
-Each module of each variant (the plain model, `prepare_for_inference` in float32, and with bfloat16
-convolutions where the CPU has native bfloat16) runs on the inputs the previous module gave it,
+Each module of each variant (the plain model, the deployment path as convert_video runs it, and with
+the opt-in bfloat16 convolutions where the CPU has native bfloat16) runs on the inputs the previous module gave it,
 frame after frame with the recurrent states carried; the variants' frames are interleaved, so that a
 change of machine load hits them alike. Prints the median ms per module and the load average.
 The weights are random (speed does not depend on them). Under a changing load, `--threads 1
@@ -22,7 +22,6 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from model import MattingNetwork  # noqa: E402
-from model.deploy import prepare_for_inference  # noqa: E402
 from streaming.device import Placement  # noqa: E402
 
 MODULES = ('encoder', 'aspp', 'decoder', 'refiner')
@@ -71,11 +70,10 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
     if args.threads:
         torch.set_num_threads(args.threads)
     plain = MattingNetwork(args.model_variant, args.model_refiner).eval()
-    placement = Placement(torch.device('cpu'), torch.float32)
-    variants = {'plain': plain, 'deploy-float32': prepare_for_inference(
-        plain, placement.device, placement.dtype, onednn_fusions=placement.onednn_fusions)}
-    if placement.bfloat16_convolutions:
-        variants['deploy'] = placement.prepare(plain)
+    variants = {'plain': plain, 'deploy': Placement(torch.device('cpu'), torch.float32).prepare(plain)}
+    bfloat16 = Placement(torch.device('cpu'), torch.float32, bfloat16=True)
+    if bfloat16.bfloat16_convolutions:
+        variants['deploy-bfloat16'] = bfloat16.prepare(plain)
     width, height = args.resolution
     src = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0))
     timer = time.thread_time if args.cpu_time else time.perf_counter

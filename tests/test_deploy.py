@@ -10,7 +10,9 @@ from torch.nn import functional as F
 
 from fill_weights import fill_state_dict
 from model import MattingNetwork, load_matting_network
-from model.deploy import BFLOAT16_TOLERANCE, FusedConv2d, fold_batch_norms, prepare_for_inference
+from model.deploy import (BFLOAT16_TOLERANCE, FusedConv2d, cpu_has_native_bfloat16, fold_batch_norms,
+                          prepare_for_inference)
+from streaming.device import Placement
 
 CPU = torch.device('cpu')
 REAL = Path(__file__).resolve().parent.parent.parent / 'shared' / 'real'
@@ -137,27 +139,40 @@ def test_preparing_a_prepared_model_returns_it_unchanged():
         prepare_for_inference(fast, CPU, torch.bfloat16)
 
 
-def real_clip(frames):
-    """The real clip tile0 (people, 160x90), upscaled x4 to 640x360: `[1, frames, 3, 360, 640]` in 0..1."""
-    clip = torch.from_numpy(np.load(REAL / 'clips.npz')['tile0'][:frames]).permute(0, 3, 1, 2).float() / 255
+def real_clip(name, frames):
+    """A real clip (people, about 160x90), upscaled x4: `[1, frames, 3, H, W]` in 0..1."""
+    clip = torch.from_numpy(np.load(REAL / 'clips.npz')[name][:frames]).permute(0, 3, 1, 2).float() / 255
     return F.interpolate(clip, scale_factor=4, mode='bicubic', align_corners=False).clamp(0, 1)[None]
 
 
 @pytest.mark.skipif(not (REAL / 'clips.npz').exists(), reason='needs ../shared/real (real weights and clips)')
 @pytest.mark.parametrize('refiner', ['fast_guided_filter', 'deep_guided_filter'])
 def test_parity_on_real_footage_with_real_weights(refiner):
-    """Real mattes (alpha near 0 and 1, sharp edges, states that matter) within the same bounds."""
+    """Real mattes (alpha near 0 and 1, sharp edges, states that matter) within the same bounds: the
+    default path to 1e-4, the opt-in bfloat16 one to BFLOAT16_TOLERANCE, at both ratios, on tile9
+    (where bfloat16 moved the foreground most) as well as tile0."""
     model = load_matting_network(REAL / f'rvm_mobilenetv3_real_{refiner[0]}gf.pth', refiner=refiner)
-    fast = {1e-4: prepare_for_inference(model, CPU, torch.float32, onednn_fusions=True),
+    fast = {1e-4: Placement(CPU, torch.float32).prepare(model),
             BFLOAT16_TOLERANCE: prepare_for_inference(model, CPU, torch.float32, bfloat16_convolutions=True,
                                                       onednn_fusions=True)}
-    src = real_clip(6)
-    rec = {None: [None] * 4, **{tolerance: [None] * 4 for tolerance in fast}}
-    with torch.inference_mode():
-        for t in range(src.size(1)):
-            fgr, pha, *rec[None] = model(src[:, t], *rec[None], downsample_ratio=0.5)
-            assert 0.05 < pha.mean() < 0.95  # a real matte, not an empty one
-            for tolerance, prepared in fast.items():
-                fgr_fast, pha_fast, *rec[tolerance] = prepared(src[:, t], *rec[tolerance], downsample_ratio=0.5)
-                torch.testing.assert_close(pha_fast, pha, rtol=0, atol=tolerance)
-                torch.testing.assert_close(fgr_fast, fgr, rtol=0, atol=tolerance)
+    for name in ('tile0', 'tile9'):
+        src = real_clip(name, 8)
+        for ratio in (0.5, 1.0):
+            rec = {None: [None] * 4, **{tolerance: [None] * 4 for tolerance in fast}}
+            with torch.inference_mode():
+                for t in range(src.size(1)):
+                    fgr, pha, *rec[None] = model(src[:, t], *rec[None], downsample_ratio=ratio)
+                    assert 0.05 < pha.mean() < 0.95  # a real matte, not an empty one
+                    for tolerance, prepared in fast.items():
+                        fgr_fast, pha_fast, *rec[tolerance] = prepared(src[:, t], *rec[tolerance],
+                                                                       downsample_ratio=ratio)
+                        torch.testing.assert_close(pha_fast, pha, rtol=0, atol=tolerance)
+                        torch.testing.assert_close(fgr_fast, fgr, rtol=0, atol=tolerance)
+
+
+def test_bfloat16_is_opt_in():
+    """convert_video and the live path run float32 (exact); bfloat16 only where asked for and native."""
+    assert not Placement(CPU, torch.float32).bfloat16_convolutions
+    assert Placement(CPU, torch.float32, bfloat16=True).bfloat16_convolutions == cpu_has_native_bfloat16()
+    assert not Placement(CPU, torch.bfloat16, bfloat16=True).bfloat16_convolutions  # float32 models only
+    assert not bfloat16_convolutions(Placement(CPU, torch.float32).prepare(filled('mobilenetv3', 'deep_guided_filter')))

@@ -11,14 +11,16 @@ for speed, with the same forward signature and the same outputs (see tests/test_
 - The decoder runs without concatenating its outputs, with its ConvGRUs' weights split so the
   input halves run once per chunk (`decoder.py`); the refiner's full-resolution tail takes three
   passes instead of eight (`network.refine_and_clamp`).
-- With `bfloat16_convolutions` (float32 models on CPUs with native bfloat16 arithmetic: AVX512-BF16
-  or AMX), the decoder blocks of `BFLOAT16_BLOCKS` convolve in bfloat16 with float32 accumulation
-  and keep their feature maps in bfloat16; the recurrent states, the gates' arithmetic, the
-  encoder, the other decoder blocks and the refiner stay float32. Outputs then differ from float32
-  by at most `BFLOAT16_TOLERANCE` (1e-2, 2.5 levels of an 8-bit video), checked over chained frames
-  on random input and on real footage with real weights by tests/test_deploy.py. Which blocks:
-  on the real clips, bfloat16 in the encoder's first convolution alone moved alpha by up to 0.05,
-  and in decode1 or decode2 by 0.01 to 0.02 (decode1 and decode2 in float32: at most 0.007).
+- With `bfloat16_convolutions` (opt-in; float32 models on CPUs with native bfloat16 arithmetic:
+  AVX512-BF16 or AMX), the decoder blocks of `BFLOAT16_BLOCKS` convolve in bfloat16 with float32
+  accumulation and keep their feature maps in bfloat16; the recurrent states, the gates'
+  arithmetic, the encoder, the other decoder blocks and the refiner stay float32. Outputs then
+  differ from float32 by at most `BFLOAT16_TOLERANCE`, checked over chained frames on random input
+  and on real footage with real weights by tests/test_deploy.py. On the six landscape real clips
+  (58 frames each) it moved the foreground by up to 0.011 at ratio 0.5 and 0.032 at ratio 1 (8
+  levels of an 8-bit video), for 6-10% of speed on an AVX512-BF16 CPU: too much for the default,
+  which stays float32. Which blocks: in the encoder, bfloat16 moved alpha by 0.1 to 0.18 (its first
+  convolution alone by 0.05) and was not faster; in decode1 or decode2 by 0.01 to 0.02.
 - With `cuda_graphs` the whole frame is replayed as one CUDA graph (`cuda_graphs.CUDAGraphRunner`).
 
 Which of these a device gets is decided in one place, `streaming.device.Placement`; this package
@@ -40,7 +42,7 @@ from .network import DeployedMattingNetwork
 __all__ = ['BFLOAT16_BLOCKS', 'BFLOAT16_TOLERANCE', 'CUDAGraphRunner', 'DeployedMattingNetwork', 'FusedConv2d',
            'cpu_has_native_bfloat16', 'fold_batch_norms', 'prepare_for_inference']
 
-BFLOAT16_TOLERANCE = 1e-2  # max abs difference of fgr and pha from float32 with bfloat16 convolutions
+BFLOAT16_TOLERANCE = 4e-2  # max abs difference of fgr and pha from float32 with bfloat16 convolutions (above)
 BFLOAT16_BLOCKS = ('decode4', 'decode3', 'decode0')  # the decoder blocks that may convolve in bfloat16 (above)
 
 
