@@ -37,6 +37,7 @@ import argparse
 import os
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from typing import Any, Callable, Dict, List, Optional
@@ -62,7 +63,10 @@ def build_backend(name: str, model: MattingNetwork, args: argparse.Namespace,
         return openvino_backend(onnx_path, args)
     model = model.to(device=device, dtype=dtype)
     if name in ('deploy', 'deploy-bfloat16'):
-        model = Placement(device, dtype, bfloat16=name == 'deploy-bfloat16').prepare(model)
+        placement = Placement(device, dtype, bfloat16=name == 'deploy-bfloat16')
+        if placement.bfloat16_declined:
+            print(f'{name}: {placement.bfloat16_declined}; it runs as deploy', file=sys.stderr)
+        model = placement.prepare(model)
     elif name == 'script':
         model = torch.jit.freeze(torch.jit.script(model))
     elif name == 'compile':

@@ -60,6 +60,16 @@ class Placement:
                 and cpu_has_native_bfloat16())
 
     @property
+    def bfloat16_declined(self) -> Optional[str]:
+        """Why the bfloat16 convolutions asked for (`bfloat16`) do not run here, or None when they run
+        or were not asked for: then the model runs exactly as without them."""
+        if not self.bfloat16 or self.bfloat16_convolutions:
+            return None
+        if self.device.type != 'cpu' or self.dtype != torch.float32:
+            return f'bfloat16 convolutions are for float32 models on the CPU, not {self.dtype} on {self.device}'
+        return 'this CPU has no native bfloat16 (AVX512-BF16 or AMX): the decoder convolves in float32'
+
+    @property
     def onednn_fusions(self) -> bool:
         """Convolutions run with their activations (and residual adds) as single oneDNN kernels:
         on the CPU, where PyTorch convolves with oneDNN."""

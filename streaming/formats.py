@@ -87,9 +87,12 @@ class Encoding:
 def container_options(ext: str) -> Dict[str, str]:
     """Muxer options that keep an output playable when the process is killed: MP4 and MOV in
     one-second fragments (the moov with the first, so that its edit list holds the decoder delay;
-    a moof per fragment), and every packet flushed to disk."""
+    a moof per fragment), Matroska and WebM in one-second clusters (the muxer holds a cluster back
+    until it closes, by default after 5 s), and every packet flushed to disk."""
     if ext in ('.mp4', '.m4v', '.mov'):
         return {'movflags': 'empty_moov+default_base_moof+delay_moov', 'frag_duration': '1000000', 'flush_packets': '1'}
+    if ext in ('.mkv', '.webm'):
+        return {'cluster_time_limit': '1000', 'flush_packets': '1'}
     return {'flush_packets': '1'}
 
 

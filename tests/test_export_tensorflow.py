@@ -3,10 +3,13 @@ real frames with the real weights, each in its own runtime: TensorFlow and LiteR
 Node with the wasm backend. The reduced-precision bounds are the measured errors
 (`python -m exporters.precision_report`, documentation/inference.md) with headroom."""
 import json
+import shutil
 
 import pytest
+import torch
 
 import export
+import exporters.tensorflow
 from export_parity import require
 from exporters.parity import REAL, max_errors, pytorch_reference, real_frames, real_model
 from exporters.metadata import describe, first_frame_state_shapes
@@ -58,9 +61,18 @@ def test_tflite_float16_within_its_measured_bound(converted, clip, expected):
     assert pha_error > 1e-6  # it did run in reduced precision
 
 
-def test_tfjs_from_the_command_line_matches_pytorch_in_node(tmp_path, clip, expected):
+def test_tfjs_from_the_command_line_matches_pytorch_in_node(tmp_path, monkeypatch, network, converted, clip, expected):
+    """The command line end to end, but for onnx2tf's conversion of the static ONNX (minutes), which
+    `converted` made already from the same weights, size and ratio: the command line must ask for that."""
     for role in ('tensorflow', 'tfjs', 'node_modules'):
         require(role)
+
+    def reuse_conversion(model, meta, workdir):
+        assert (tuple(meta.resolution), meta.downsample_ratio) == ((WIDTH, HEIGHT), RATIO)
+        reference = network.state_dict()
+        assert all(torch.equal(value, reference[key]) for key, value in model.state_dict().items())
+        return shutil.copytree(converted, workdir / 'converted')
+    monkeypatch.setattr(exporters.tensorflow, 'convert_static', reuse_conversion)
     output = tmp_path / 'rvm_tfjs'
     export.main(['--format', 'tfjs', '--checkpoint', str(REAL / 'rvm_mobilenetv3_real_dgf.pth'), '--resolution',
                  str(WIDTH), str(HEIGHT), '--downsample-ratio', str(RATIO), '--output', str(output)])

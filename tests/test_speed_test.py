@@ -52,3 +52,12 @@ def test_cpu_time_is_reported_as_such(capsys):
     finally:
         torch.set_num_threads(threads)  # the speed test sets it for the process
     assert '1 threads, CPU time; load average' in capsys.readouterr().out
+
+
+def test_bfloat16_backend_says_when_it_runs_as_deploy(capsys, monkeypatch):
+    """Asked for on a CPU without native bfloat16 (real here, or made so), deploy-bfloat16 says it runs float32."""
+    monkeypatch.setattr('streaming.device.cpu_has_native_bfloat16', lambda: False)
+    times = inference_speed_test.main(['--device', 'cpu', '--resolution', '96', '64', '--backend', 'deploy-bfloat16',
+                                       '--frames', '1', '--warmup', '0'])
+    assert len(times['deploy-bfloat16']) == 1
+    assert 'deploy-bfloat16: this CPU has no native bfloat16' in capsys.readouterr().err

@@ -12,7 +12,7 @@ for speed, with the same forward signature and the same outputs (see tests/test_
   input halves run once per chunk (`decoder.py`); the refiner's full-resolution tail takes three
   passes instead of eight (`network.refine_and_clamp`).
 - With `bfloat16_convolutions` (opt-in; float32 models on CPUs with native bfloat16 arithmetic:
-  AVX512-BF16 or AMX), the decoder blocks of `BFLOAT16_BLOCKS` convolve in bfloat16 with float32
+  `cpu_has_native_bfloat16`), the decoder blocks of `BFLOAT16_BLOCKS` convolve in bfloat16 with float32
   accumulation and keep their feature maps in bfloat16; the recurrent states, the gates'
   arithmetic, the encoder, the other decoder blocks and the refiner stay float32. Outputs then
   differ from float32 by at most `BFLOAT16_TOLERANCE`, checked over chained frames on random input
@@ -40,20 +40,23 @@ from .fusion import FusedConv2d, FusedInvertedResidual, fold_batch_norms, fuse_c
 from .network import DeployedMattingNetwork
 
 __all__ = ['BFLOAT16_BLOCKS', 'BFLOAT16_TOLERANCE', 'CUDAGraphRunner', 'DeployedMattingNetwork', 'FusedConv2d',
-           'cpu_has_native_bfloat16', 'fold_batch_norms', 'prepare_for_inference']
+           'cpu_has_native_bfloat16', 'fold_batch_norms', 'onednn_convolves_bfloat16', 'prepare_for_inference']
 
 BFLOAT16_TOLERANCE = 4e-2  # max abs difference of fgr and pha from float32 with bfloat16 convolutions (above)
 BFLOAT16_BLOCKS = ('decode4', 'decode3', 'decode0')  # the decoder blocks that may convolve in bfloat16 (above)
 
 
+def onednn_convolves_bfloat16() -> bool:
+    """Whether oneDNN runs bfloat16 convolutions on this CPU at all: it needs AVX512BW, VL and DQ, or
+    AVX-NE-CONVERT, and refuses otherwise (PyTorch's own check, the one its error message names)."""
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 def cpu_has_native_bfloat16() -> bool:
-    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX-BF16; read on Linux)."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            flags = next((line.split() for line in f if line.startswith('flags')), [])
-    except OSError:
-        return False
-    return 'avx512_bf16' in flags or 'amx_bf16' in flags
+    """Whether the opt-in bfloat16 convolutions are worth running here: oneDNN takes them
+    (`onednn_convolves_bfloat16`) and the CPU computes bfloat16 in hardware (AVX512-BF16 or AMX)
+    instead of emulating it with float32 arithmetic, which is slower than float32 itself."""
+    return onednn_convolves_bfloat16() and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def prepare_for_inference(model: nn.Module, device: Union[str, torch.device], dtype: torch.dtype,
@@ -82,6 +85,9 @@ def prepare_for_inference(model: nn.Module, device: Union[str, torch.device], dt
         raise ValueError(f'bfloat16 convolutions are for float32 models, not {dtype}')
     if onednn_fusions and not torch.backends.mkldnn.is_available():
         raise ValueError('onednn_fusions needs a PyTorch built with oneDNN (mkldnn)')
+    if bfloat16_convolutions and onednn_fusions and not onednn_convolves_bfloat16():
+        raise ValueError('bfloat16 convolutions with onednn_fusions need a CPU that oneDNN convolves bfloat16 on '
+                         '(AVX512BW, VL and DQ, or AVX-NE-CONVERT); this one has neither')
     model = fold_batch_norms(copy.deepcopy(model).eval())
     model.to(device=device, dtype=dtype)
     model.decoder = SplitRecurrentDecoder(model.decoder, onednn_fusions,
