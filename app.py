@@ -1,6 +1,7 @@
 """The web app: convert videos and matte the webcam in the browser, on this machine.
 
     python app.py                                   # http://127.0.0.1:7860, the published mobilenetv3
+    python app.py --variant mobilenetv3 --variant resnet50        # both published models
     python app.py --checkpoint rvm_resnet50.pth --media-root ~/Videos
     python app.py --host 0.0.0.0 --port 8080        # reachable from other machines (a warning says so)
 
@@ -14,32 +15,32 @@ import sys
 import tempfile
 from typing import Optional, Sequence
 
-from model.model import VARIANTS
+from model.factory import add_model_arguments
+
+
+def parser() -> argparse.ArgumentParser:
+    result = argparse.ArgumentParser(prog='app.py', description=__doc__.split('\n\n')[0])
+    result.add_argument('--host', default='127.0.0.1',
+                        help='address to listen on (default 127.0.0.1: this machine only)')
+    result.add_argument('--port', type=int, default=7860, help='default 7860')
+    add_model_arguments(result, refiner=False, several=True)
+    result.add_argument('--media-root', help='a folder whose videos and image folders the page may pick '
+                                             '(nothing outside it is reachable)')
+    result.add_argument('--max-upload-mb', type=float, default=500, help='largest upload (default 500 MB)')
+    result.add_argument('--max-seconds', type=float, default=600,
+                        help='longest input video, in seconds (default 600)')
+    result.add_argument('--retention-minutes', type=float, default=60,
+                        help='how long a job\'s folder (uploads, results) is kept (default 60)')
+    result.add_argument('--jobs-dir', default=tempfile.gettempdir(),
+                        help='where the jobs\' folder is made (default: the temp dir)')
+    return result
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog='app.py', description=__doc__.split('\n\n')[0])
-    parser.add_argument('--host', default='127.0.0.1',
-                        help='address to listen on (default 127.0.0.1: this machine only)')
-    parser.add_argument('--port', type=int, default=7860, help='default 7860')
-    parser.add_argument('--checkpoint', action='append', default=[],
-                        help='a MattingNetwork .pth to offer (repeat for several)')
-    parser.add_argument('--variant', action='append', default=[], choices=VARIANTS,
-                        help="offer this encoder's published weights (repeat for several; default mobilenetv3 "
-                             'when no --checkpoint is given)')
-    parser.add_argument('--device', help='default: cuda when available, else cpu')
-    parser.add_argument('--media-root', help='a folder whose videos and image folders the page may pick '
-                                             '(nothing outside it is reachable)')
-    parser.add_argument('--max-upload-mb', type=float, default=500, help='largest upload (default 500 MB)')
-    parser.add_argument('--max-seconds', type=float, default=600,
-                        help='longest input video, in seconds (default 600)')
-    parser.add_argument('--retention-minutes', type=float, default=60,
-                        help='how long a job\'s folder (uploads, results) is kept (default 60)')
-    parser.add_argument('--jobs-dir', default=tempfile.gettempdir(),
-                        help='where the jobs\' folder is made (default: the temp dir)')
-    args = parser.parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
     if args.media_root is not None and not os.path.isdir(args.media_root):
-        parser.error(f'--media-root {args.media_root} is not a folder')
+        cli.error(f'--media-root {args.media_root} is not a folder')
     return args
 
 
@@ -59,9 +60,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from webapp.models import Models
     from webapp.ui import CSS, Settings, build
     from model import CheckpointError
+    from streaming import ConversionOptions
 
-    models = Models(args.checkpoint, args.variant, args.device)
     try:
+        models = Models(args.checkpoint, args.model_variant, ConversionOptions(device=args.device))
         models.load_all()
     except (CheckpointError, OSError) as e:
         sys.exit(f'app.py: error: {e}')

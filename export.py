@@ -27,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
     result = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], epilog=__doc__.split('\n\n', 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     result.add_argument('--format', required=True, choices=list(FORMATS))
-    add_model_arguments(result, variant_flag='--variant')
+    add_model_arguments(result, device=False)  # exports trace on the CPU
     result.add_argument('--precision', choices=['float32', 'float16', 'uint8'], default='float32',
                         help='uint8: tfjs only (quantised weights)')
     result.add_argument('--resolution', type=int, nargs=2, metavar=('W', 'H'),

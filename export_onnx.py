@@ -130,7 +130,7 @@ def export_onnx(model: MattingNetwork, output: str, opset: int = DEFAULT_OPSET,
 
 
 def main(argv=None):
-    parser = model_argument_parser(__doc__)
+    parser = model_argument_parser(__doc__, device=False)
     parser.add_argument('--opset', type=int, default=DEFAULT_OPSET, help=f'ONNX opset, {MIN_OPSET} or newer')
     parser.add_argument('--device', default='cpu', help='device to export on; float16 usually needs cuda')
     parser.add_argument('--output', required=True, help='the .onnx file to write')

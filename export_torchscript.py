@@ -25,7 +25,7 @@ def export_torchscript(model: MattingNetwork, output: str, dtype: torch.dtype = 
 
 
 def main(argv=None):
-    parser = model_argument_parser(__doc__)
+    parser = model_argument_parser(__doc__, device=False)
     parser.add_argument('--output', required=True, help='the .torchscript file to write')
     args = parser.parse_args(argv)
 

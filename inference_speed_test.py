@@ -160,7 +160,6 @@ def main(argv=None) -> Dict[str, List[float]]:
     parser.add_argument('--downsample-ratio', type=float, default=0.25)
     parser.add_argument('--disable-refiner', action='store_true',
                         help='time the network alone, on the downsampled frame')
-    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--backend', choices=BACKENDS, nargs='+', default=['deploy'])
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--frames', type=int, default=50, help='timed frames per backend')
@@ -176,8 +175,9 @@ def main(argv=None) -> Dict[str, List[float]]:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device, dtype = torch.device(args.device), getattr(torch, args.precision)
     model = model_from_arguments(args)
+    placement = Placement.choose(model, args.device, getattr(torch, args.precision))
+    device, dtype = placement.device, placement.dtype
     width, height = args.resolution
     if args.disable_refiner:
         width, height = int(width * args.downsample_ratio), int(height * args.downsample_ratio)

@@ -14,12 +14,9 @@ import signal
 import sys
 from typing import Optional, Sequence
 
-import torch
-
 from model import CheckpointError
 from model.factory import add_model_arguments, model_from_arguments
-from streaming import ConversionError, Matter
-from streaming.device import default_device
+from streaming import ConversionError, ConversionOptions, make_matter
 from streaming.live import LiveSession
 
 
@@ -47,8 +44,7 @@ def parser() -> argparse.ArgumentParser:
                    help='window, virtualcam (or virtualcam:/dev/videoN), a stream URL (udp://, srt://, rtmp://), '
                         'a recording (a video file, or a directory for PNGs with alpha), or - (raw RGBA on stdout); '
                         'repeat for several')
-    add_model_arguments(p, '--variant')
-    p.add_argument('--device', help='default: cuda when available, else cpu')
+    add_model_arguments(p)
     p.add_argument('--downsample-ratio', type=float,
                    help='default: bring the longer side to 512 px; with --target-fps, the highest ratio used')
     p.add_argument('--background', help="for the window, virtual camera, streams and opaque recordings: a color "
@@ -73,11 +69,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     session = None
     code, message = 0, None
     try:
+        options = ConversionOptions(background=args.background, downsample_ratio=args.downsample_ratio,
+                                    device=args.device)
+        options.check(cli=True)
         model = model_from_arguments(args, progress=not args.quiet)
-        matter = Matter(model, args.device or default_device(), torch.float32, args.downsample_ratio)
-        session = LiveSession(matter, args.input_source, args.output, args.background, args.target_fps,
-                              args.min_ratio, args.timeout, args.duration, args.queue, args.input_size,
-                              args.realtime, args.input_fps, log=lambda line: print(f'{p.prog}: {line}', file=sys.stderr),
+        session = LiveSession(make_matter(model, options), args.input_source, args.output, options.background,
+                              args.target_fps, args.min_ratio, args.timeout, args.duration, args.queue,
+                              args.input_size, args.realtime, args.input_fps,
+                              log=lambda line: print(f'{p.prog}: {line}', file=sys.stderr),
                               on_second=None if args.quiet else lambda stats: print(stats.line(), file=sys.stderr))
         for _ in session:
             pass

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from model import create_model  # noqa: E402
 from streaming import Matter  # noqa: E402
-from streaming.batch.scenes import SceneCutMatter, CutDetector  # noqa: E402
+from streaming.scenes import SceneCutMatter, CutDetector  # noqa: E402
 
 LANDSCAPE = ['tile0', 'tile1', 'tile4', 'tile5', 'tile6', 'tile9']
 PAIRS = [('tile0', 'tile4'), ('tile1', 'tile9'), ('tile5', 'tile6'), ('tile2', 'tile3')]

@@ -42,29 +42,37 @@ def create_model(variant: Optional[str] = None, pretrained: bool = False, checkp
     return MattingNetwork(variant or 'mobilenetv3', refiner or 'deep_guided_filter', pretrained_backbone).eval()
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, variant_flag: str = '--model-variant',
-                        refiner: bool = True, random_weights: bool = False) -> None:
-    """The flags that choose a model: `variant_flag`, --checkpoint and (with `refiner`) --model-refiner.
+def add_model_arguments(parser: argparse.ArgumentParser, refiner: bool = True, random_weights: bool = False,
+                        several: bool = False, device: bool = True) -> None:
+    """The flags that choose a model and where it runs, with one meaning in every command-line tool:
+    --variant (also spelt --model-variant, as the original export scripts did), --checkpoint,
+    --refiner (--model-refiner; with `refiner`) and --device (with `device`).
 
-    Without --checkpoint the published weights are used, or random ones when `random_weights`
-    (the speed tests, whose timings do not depend on the weights).
+    Without --checkpoint the published weights of --variant are used, or random ones when
+    `random_weights` (the speed tests, whose timings do not depend on the weights). With `several`
+    (the web app, which offers several models), --checkpoint and --variant may be repeated.
     """
-    parser.add_argument(variant_flag, dest='model_variant', choices=VARIANTS,
-                        help='the encoder; default: read from --checkpoint, else mobilenetv3')
+    repeat = {'action': 'append', 'default': []} if several else {}
+    parser.add_argument('--variant', '--model-variant', dest='model_variant', choices=VARIANTS, **repeat,
+                        help='the encoder: of the published weights, or what --checkpoint must hold (default: read '
+                             'from --checkpoint, else mobilenetv3)')
     if refiner:
-        parser.add_argument('--model-refiner', choices=REFINERS,
-                            help='default: the checkpoint\'s refiner (deep_guided_filter for fresh weights)')
+        parser.add_argument('--refiner', '--model-refiner', dest='model_refiner', choices=REFINERS,
+                            help="default: the checkpoint's refiner (deep_guided_filter for fresh weights)")
     default = 'random weights' if random_weights else "the published weights (downloaded once into torch.hub's cache)"
-    parser.add_argument('--checkpoint', help=f'a MattingNetwork state_dict (.pth); default: {default}')
+    parser.add_argument('--checkpoint', **repeat, help=f'a MattingNetwork state_dict (.pth); default: {default}')
+    if device:
+        parser.add_argument('--device', help='where the network runs: cpu, cuda, cuda:1...; default: cuda when '
+                                             'available, else cpu')
     parser.set_defaults(random_weights=random_weights)
 
 
-def model_argument_parser(doc: str, random_weights: bool = False) -> argparse.ArgumentParser:
+def model_argument_parser(doc: str, random_weights: bool = False, device: bool = True) -> argparse.ArgumentParser:
     """A parser described by `doc` (its first paragraph; the rest shown as usage) with the model
     flags of `add_model_arguments` and --precision float32|float16: the export scripts' and speed test's."""
     parser = argparse.ArgumentParser(description=doc.split('\n\n')[0], epilog=doc.split('\n\n', 1)[-1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_arguments(parser, random_weights=random_weights)
+    add_model_arguments(parser, random_weights=random_weights, device=device)
     parser.add_argument('--precision', choices=['float32', 'float16'], default='float32')
     return parser
 

@@ -1,8 +1,9 @@
 """The streaming core of inference: readers -> `Matter` -> writers, one module per job.
 
     formats     extensions, frame order, codec choice, output checks (ConversionError)
+    options     ConversionOptions: what a conversion is, every option and its default, once
     images      cover-and-crop, compositing
-    color       BT.709 Y'CbCr conversion for the codecs
+    color       BT.709 Y'CbCr conversion for the codecs; decoded samples to the network's floats
     readers     VideoReader, ImageSequenceReader, open_reader: frames in, as a stream
     writers     VideoWriter, ImageSequenceWriter: frames out, as they come
     audio       the input's audio, copied into video outputs
@@ -10,16 +11,22 @@
     threads     reader and writer threads, bounded queues, the CPU's turn-taking
     device      Placement: every device decision
     matter      Matter: the prepared model and its recurrent state; render()
-    plan        ConversionPlan: a conversion's options, resolved and checked once
-    batch/      many and long videos: folders, resume, segments, scene cuts, Ray (its own package)
+    scenes      hard cuts, and SceneCutMatter, which resets at them
+    plan        ConversionPlan: a conversion's options resolved against its input, once
+    conversion  convert (the loop), make_matter, convert_video (the original API)
+    batch/      many and long videos: folders, resume, segments, Ray (its own package)
+    live/       live sources and sinks around a Matter (its own package)
 
 See documentation/architecture.md for how a frame flows through them.
 """
+from .conversion import convert, convert_video, make_matter
 from .formats import ConversionError
 from .matter import Matter, auto_downsample_ratio, render
+from .options import ConversionOptions
 from .plan import ConversionPlan
 from .readers import Frame, ImageSequenceReader, VideoReader, open_reader
 from .writers import ImageSequenceWriter, VideoWriter
 
-__all__ = ['ConversionError', 'ConversionPlan', 'Frame', 'ImageSequenceReader', 'ImageSequenceWriter', 'Matter',
-           'VideoReader', 'VideoWriter', 'auto_downsample_ratio', 'open_reader', 'render']
+__all__ = ['ConversionError', 'ConversionOptions', 'ConversionPlan', 'Frame', 'ImageSequenceReader',
+           'ImageSequenceWriter', 'Matter', 'VideoReader', 'VideoWriter', 'auto_downsample_ratio', 'convert',
+           'convert_video', 'make_matter', 'open_reader', 'render']

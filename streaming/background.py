@@ -7,12 +7,14 @@ import torch
 from PIL import Image, ImageColor
 from torch import Tensor
 
+from .color import from_images
 from .formats import ConversionError, is_image_file
 from .images import Size, center_crop, cover_size, fit_cover, image_to_rgb
 from .readers import Frame, VideoReader
 from .threads import Turns, prefetch
 
-GREEN = (120, 255, 155)
+GREEN = (120, 255, 155)  # the default background: every entry point's (the web app shows it as GREEN_HEX)
+GREEN_HEX = '#{:02x}{:02x}{:02x}'.format(*GREEN)
 
 
 def parse_color(spec: Union[str, Sequence[float]]) -> Tuple[int, int, int]:
@@ -69,7 +71,8 @@ class Background:
                 raise ConversionError(f'background video {reader.path} has no decodable frame')
 
     def _to_tensor(self, images: np.ndarray) -> Tensor:
-        return torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2).to(self.dtype).div(255)
+        """`[T, H, W, 3]` uint8, or uint16 from a video of more than 8 bits -> `[T, 3, H, W]` in 0..1."""
+        return from_images(torch.from_numpy(np.ascontiguousarray(images)).to(self.device), self.dtype)
 
     def next(self, count: int) -> Tensor:
         """The background of the next `count` frames: `[count, 3, H, W]`, or `[1, 3, H or 1, W or 1]` when still."""

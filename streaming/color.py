@@ -113,6 +113,14 @@ def sample_type(bits: int) -> torch.dtype:
     return torch.uint8 if bits <= 8 else torch.uint16
 
 
+def from_images(images: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+    """`[T, H, W, C]` decoded samples, uint8 or uint16 (more than 8 bits, in 0..65535) -> `[T, C, H, W]`
+    in 0..1 of `dtype`, on their device: the one way pixels become the network's (and the
+    background's, and the scene detector's) floats. The inverse of `to_images`."""
+    top = 65535 if images.dtype == torch.uint16 else 255
+    return images.permute(0, 3, 1, 2).to(dtype).div_(top)
+
+
 def to_images(frames: Tensor, bits: int = 8) -> Tensor:
     """`[T, C, H, W]` in 0..1 -> `[T, H, W, C]` uint8 (or uint16 in 0..65535 for `bits` 16), rounded half up, on the same device."""
     top = 2 ** bits - 1

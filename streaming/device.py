@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from model import MattingNetwork
 from model.deploy import cpu_has_native_bfloat16, prepare_for_inference
 
+from .color import from_images
 from .formats import ConversionError
 
 
@@ -34,13 +35,16 @@ class Placement:
 
     @classmethod
     def choose(cls, model: nn.Module, device: Optional[Union[str, torch.device]] = None,
-               dtype: Optional[torch.dtype] = None) -> 'Placement':
-        """`device` or the model's (a fresh MattingNetwork lives on the CPU: then `default_device()`
-        when device is None and the model has not been moved), `dtype` or the model's parameters'."""
+               dtype: Optional[torch.dtype] = None, bfloat16: bool = False) -> 'Placement':
+        """`device`, or the model's when it was moved off the CPU, else `default_device()` (a model
+        built on the CPU, as `create_model` builds it, runs on CUDA when there is a GPU); `dtype`, or
+        the model's parameters'."""
         param = next(model.parameters(), None)
         if param is None and (device is None or dtype is None):
             raise ConversionError('give device and dtype for a model without parameters (e.g. a frozen TorchScript module)')
-        return cls(torch.device(device) if device is not None else param.device, dtype or param.dtype)
+        if device is None:
+            device = param.device if param.device.type != 'cpu' else default_device()
+        return cls(torch.device(device), dtype or param.dtype, bfloat16)
 
     @property
     def cuda(self) -> bool:
@@ -91,5 +95,4 @@ class Placement:
     def network_input(self, images: Tensor) -> Tensor:
         """`[T, H, W, 3]` uint8 (or uint16, for more than 8-bit input) -> `[T, 3, H, W]` in 0..1 on the
         device (the integers cross: 4x or 2x less to copy than floats)."""
-        top = 65535 if images.dtype == torch.uint16 else 255
-        return images.to(self.device, non_blocking=True).permute(0, 3, 1, 2).to(self.dtype).div_(top)
+        return from_images(images.to(self.device, non_blocking=True), self.dtype)

@@ -9,9 +9,10 @@ from typing import Dict, List, Optional, Tuple, Union
 
 from PIL import Image
 
-# The containers the writers produce (and the files a folder of inputs is searched for).
+# The containers the writers produce.
 VIDEO_EXTENSIONS = ('.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi')
-TRANSPARENT_VIDEO_EXTENSIONS = ('.mov', '.webm')
+# Inputs: those and other common video files FFmpeg reads (what batches, the web app and listings look for).
+INPUT_EXTENSIONS = (*VIDEO_EXTENSIONS, '.mpg', '.mpeg', '.ts', '.mts', '.m2ts', '.wmv', '.flv', '.3gp')
 IMAGE_EXTENSIONS = frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
 
 # SVT-AV1 prints its whole configuration to stderr for each encoder unless told to log errors only
@@ -94,6 +95,12 @@ def container_options(ext: str) -> Dict[str, str]:
     if ext in ('.mkv', '.webm'):
         return {'cluster_time_limit': '1000', 'flush_packets': '1'}
     return {'flush_packets': '1'}
+
+
+def holds_alpha(path: str, sequence: bool) -> bool:
+    """Whether output `path` keeps an alpha channel by default: image sequences (`sequence`) and the
+    containers of CONTAINER_ALPHA. A composition is transparent by default exactly there."""
+    return sequence or os.path.splitext(path)[1].lower() in CONTAINER_ALPHA
 
 
 class ConversionError(ValueError):

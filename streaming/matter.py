@@ -2,8 +2,9 @@
 
 It owns the prepared model, its recurrent states, the downsample ratio and the `Placement` (the
 device decisions), and renders what writers, windows and streams show: the composition over a
-background, transparent RGBA, the alpha, the foreground. Conversion, live matting and the batch
-tools all run through it.
+background, transparent RGBA, the alpha, the foreground. Conversion, live matting, the batch tools
+and the web app all run through it; what they change of it goes through its methods (`reset`,
+`set_ratio`, `warm_up`, `snapshot`/`restore`), never its fields.
 
     matter = Matter(model)                          # the model's device, or model.to('cuda') first
     for images in chunks:                           # [T, H, W, 3] uint8, numpy or tensor
@@ -11,20 +12,20 @@ tools all run through it.
         com = render('composition', fgr, pha, bgr)  # [T, 3, H, W]
     matter.reset()                                  # before an unrelated clip
 """
-from typing import Any, Callable, List, Optional, Tuple, Union
+import warnings
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .background import Background
 from .color import to_images
 from .device import Placement
-from .formats import ConversionError
 from .images import Size, composite
+from .options import check_downsample_ratio
 from .threads import Turns
-
-OUTPUT_KINDS = ('composition', 'alpha', 'foreground')
 
 
 def auto_downsample_ratio(h: int, w: int) -> float:
@@ -32,10 +33,16 @@ def auto_downsample_ratio(h: int, w: int) -> float:
     return min(512 / max(h, w), 1)
 
 
-def check_downsample_ratio(ratio: Optional[float], option: str = 'downsample_ratio') -> None:
-    """None (automatic) or a ratio in (0, 1], else ConversionError naming `option`."""
-    if ratio is not None and not 0 < ratio <= 1:
-        raise ConversionError(f'{option} must be in (0, 1], got {ratio:g}')
+def state_sizes(size: Size, ratio: float, count: int) -> List[Tuple[int, int]]:
+    """The `(h, w)` of the `count` recurrent states for frames of `size` `(W, H)` at `ratio`: the
+    downsampled frame (`floor(H * ratio)`, as `F.interpolate` makes it) halved 1..count times,
+    rounding up, as the encoder's strided layers and the decoder's pooling do."""
+    h, w = int(size[1] * ratio), int(size[0] * ratio)
+    sizes = []
+    for _ in range(count):
+        h, w = -(-h // 2), -(-w // 2)
+        sizes.append((h, w))
+    return sizes
 
 
 def render(kind: str, fgr: Tensor, pha: Tensor, bgr: Optional[Tensor]) -> Tensor:
@@ -59,24 +66,72 @@ class Matter:
     Args:
         model: a MattingNetwork (prepared for its device by `Placement.prepare`), or any module with
             its forward signature, e.g. a TorchScript file (then give device and dtype).
-        device, dtype: where and in what precision to run; default: the model's parameters'.
+        device, dtype: where and in what precision to run (`Placement.choose`: by default the
+            model's device when it was moved off the CPU, else CUDA when available; the model's dtype).
         downsample_ratio: the network's downsample ratio; None chooses it from the first frame
             (`auto_downsample_ratio`), again after each `reset()`.
+        bfloat16: ask for the bfloat16 decoder convolutions (`Placement.bfloat16`); a warning says
+            when this machine runs float32 instead.
     """
 
     def __init__(self, model: nn.Module, device: Optional[Union[str, torch.device]] = None,
-                 dtype: Optional[torch.dtype] = None, downsample_ratio: Optional[float] = None):
+                 dtype: Optional[torch.dtype] = None, downsample_ratio: Optional[float] = None,
+                 bfloat16: bool = False):
         check_downsample_ratio(downsample_ratio)
-        self.placement = Placement.choose(model, device, dtype)
+        self.placement = Placement.choose(model, device, dtype, bfloat16)
+        if self.placement.bfloat16_declined:
+            warnings.warn(f'bfloat16: {self.placement.bfloat16_declined}', RuntimeWarning, stacklevel=2)
         self.model = self.placement.prepare(model)
         self.turns = Turns(self.placement.take_turns)
         self.requested_ratio = downsample_ratio
-        self.reset()
+        self._ratio = downsample_ratio
+        self._states: List[Optional[Tensor]] = [None] * 4
 
-    def reset(self) -> None:
-        """Forget the recurrent states (and an automatic ratio): the next frame starts a new clip."""
-        self.states: List[Optional[Tensor]] = [None] * 4
-        self.downsample_ratio = self.requested_ratio
+    @property
+    def downsample_ratio(self) -> Optional[float]:
+        """The ratio in use: the requested one, `set_ratio`'s, or the automatic one once the first frame came."""
+        return self._ratio
+
+    @property
+    def states(self) -> Tuple[Optional[Tensor], ...]:
+        """The recurrent states r1..r4 (`[1, C, h, w]` on the device), all None before the first frame."""
+        return tuple(self._states)
+
+    def reset(self, keep_ratio: bool = False) -> None:
+        """Forget the recurrent states: the next frame starts a new clip. Its ratio is chosen again
+        (when automatic) unless `keep_ratio`, as a live source that restarted keeps its own."""
+        self._states = [None] * 4
+        if not keep_ratio:
+            self._ratio = self.requested_ratio
+
+    def set_ratio(self, ratio: float, size: Size, resize: Optional[bool] = None) -> None:
+        """Run at `ratio` from the next frame, for frames of `size` `(W, H)`. The states have the
+        downsampled frame's size, so they follow: a lower ratio resizes them (bilinear), a higher one
+        resets them, as measured best in documentation/live.md; `resize` forces one or the other."""
+        check_downsample_ratio(ratio)
+        if ratio == self._ratio:
+            return
+        resize = ratio < (self._ratio or 1) if resize is None else resize
+        if resize and all(state is not None for state in self._states):
+            self._states = [F.interpolate(state, size=hw, mode='bilinear', align_corners=False)
+                            for state, hw in zip(self._states, state_sizes(size, ratio, len(self._states)))]
+        else:
+            self._states = [None] * 4
+        self._ratio = ratio
+
+    def warm_up(self, frames: Union[np.ndarray, Tensor]) -> None:
+        """Matte frames only for the states they leave (a segment starting after its warm-up frames)."""
+        self(frames)
+
+    def snapshot(self) -> Dict[str, Any]:
+        """What `restore` needs to continue exactly here: the states (on the CPU) and the ratio."""
+        return {'states': [s if s is None else s.cpu() for s in self._states], 'ratio': self._ratio}
+
+    def restore(self, snapshot: Dict[str, Any]) -> None:
+        """Continue from a `snapshot` (of this matter or an identical one)."""
+        device = self.placement.device
+        self._states = [s if s is None else s.to(device) for s in snapshot['states']]
+        self._ratio = snapshot['ratio']
 
     def stage(self, images: Union[np.ndarray, Tensor]) -> Tensor:
         """`[T, H, W, 3]` uint8 frames as they should wait for the network, made on a reader thread:
@@ -92,10 +147,10 @@ class Matter:
         """
         src = frames if isinstance(frames, Tensor) and frames.is_floating_point() else \
             self.placement.network_input(torch.as_tensor(frames))
-        if self.downsample_ratio is None:
-            self.downsample_ratio = auto_downsample_ratio(src.size(2), src.size(3))
+        if self._ratio is None:
+            self._ratio = auto_downsample_ratio(src.size(2), src.size(3))
         with self.turns.network():
-            fgr, pha, *self.states = self.model(src.unsqueeze(0), *self.states, self.downsample_ratio)
+            fgr, pha, *self._states = self.model(src.unsqueeze(0), *self._states, self._ratio)
         return fgr[0], pha[0]
 
     def background(self, spec: Any, size: Size) -> Background:

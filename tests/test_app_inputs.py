@@ -114,6 +114,6 @@ def test_plan_keeps_outputs_in_the_job_and_the_duration_limit(tmp_path):
     transparent = Request(str(clip), 'model', None, None, 'MP4 (H.264)', ['composition'])
     with pytest.raises(ConversionError, match=r'a transparent video needs \.mov \(ProRes 4444\) or \.webm'):
         plan_job(job, transparent, max_seconds=2)
-    assert plan_job(job, Request(str(clip), 'model', None, None, 'ProRes 4444 (.mov)', ['composition']), 2).transparent
+    assert plan_job(job, Request(str(clip), 'model', None, None, 'ProRes 4444 (.mov)', ['composition']), 2).options.transparent
     with pytest.raises(ConversionError, match='choose at least one output'):
         plan_job(job, Request(str(clip), 'model', None, None, 'VP9 (.webm)', []), 2)

@@ -21,7 +21,7 @@ from media import make_video, probe
 from streaming import ConversionError, Matter
 from streaming.batch import find_inputs
 from streaming.batch.discover import output_paths
-from streaming.batch.scenes import CutDetector, SceneCutMatter
+from streaming.scenes import CutDetector, SceneCutMatter
 from streaming.batch.segments import boundaries
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -105,9 +105,12 @@ def test_png_sequence_transparent_by_default(tmp_path, clip):
 
 
 def test_video_outputs_frames_rate_size_audio_and_state(tmp_path, clip):
+    """(The clip's frames are solid colours, each a hard cut: the states are carried because resets
+    at cuts are turned off; they are on by default, see test_scene_cuts_reset_by_default.)"""
     stub = StubMatting()
     count = convert_video(stub, str(clip), output_composition=tmp_path / 'com.mp4', output_alpha=tmp_path / 'pha.mp4',
-                          output_foreground=tmp_path / 'fgr.webm', output_video_mbps=2, seq_chunk=3, progress=False)
+                          output_foreground=tmp_path / 'fgr.webm', output_video_mbps=2, seq_chunk=3, progress=False,
+                          reset_on_scene_cut=False)
     assert count == 7
     assert stub.calls == [(None, 1, 3), (3, 1, 3), (6, 1, 1)]  # states carried across chunks, auto ratio
     source = probe(clip)
@@ -167,8 +170,8 @@ def test_background_video_is_looped_and_color_parsed(tmp_path, clip):
 def test_input_resize_and_its_downsample_ratio(tmp_path, clip):
     stub = StubMatting()
     convert_video(stub, str(clip), input_resize=(1024, 40), output_type='png_sequence',
-                  output_alpha=tmp_path / 'pha', seq_chunk=4, progress=False)
-    assert [call[1] for call in stub.calls] == [0.5, 0.5]
+                  output_alpha=tmp_path / 'pha', seq_chunk=4, progress=False, reset_on_scene_cut=False)
+    assert [call[1] for call in stub.calls] == [0.5, 0.5]  # a call per chunk (no resets at the clip's cuts)
     assert Image.open(tmp_path / 'pha' / '0006.png').size == (1024, 40)
 
 
@@ -220,7 +223,7 @@ def test_stopping_midway_leaves_playable_outputs(tmp_path, clip, error):
     with pytest.raises(error):
         convert_video(StubMatting(fail_at=3, error=error), str(clip), output_composition=tmp_path / 'com.mp4',
                       output_alpha=tmp_path / 'pha.mov', output_foreground=tmp_path / 'fgr.webm', seq_chunk=2,
-                      progress=False)
+                      progress=False, reset_on_scene_cut=False)  # a call per chunk: the 3rd fails
     for name in ('com.mp4', 'pha.mov', 'fgr.webm'):
         info = probe(tmp_path / name)
         assert info['frames'] == 4, name  # the two chunks before the failure
@@ -293,3 +296,11 @@ def test_cli_interrupt_and_warnings(tmp_path, monkeypatch, capsys, clip, mbv3_ch
     assert capsys.readouterr().err.splitlines() == [
         'inference.py: warning: input.mp4: could not decode frame 3 (Invalid data); skipped',
         'inference.py: interrupted; the outputs are closed and hold the frames written so far']
+
+
+def test_scene_cuts_reset_by_default(tmp_path, clip):
+    """convert_video resets the states at hard cuts unless told not to: each of the clip's solid-colour
+    frames is one, so every frame starts without states."""
+    stub = StubMatting()
+    convert_video(stub, str(clip), output_alpha=tmp_path / 'pha.mp4', seq_chunk=3, progress=False)
+    assert [states for states, _, _ in stub.calls] == [None] * 7

@@ -21,7 +21,8 @@ from model import create_model
 from streaming import Matter
 from streaming.live import Captured, LiveSession, SinkError, Source, SourceError, open_sink
 from streaming.live import sinks as live_sinks
-from streaming.live.adaptive import RAISE_MARGIN, WINDOW, RatioController, ladder, set_ratio, state_sizes
+from streaming.live.adaptive import RAISE_MARGIN, WINDOW, RatioController, ladder
+from streaming.matter import state_sizes
 from streaming.live.sinks import StdoutSink, recording
 from streaming.live.sources import RawSource, open_source
 
@@ -236,15 +237,15 @@ def test_stream_sink_sends_mpegts_over_udp(tmp_path, matter):
 
 def test_ratio_change_resizes_states_going_down_and_resets_going_up(matter):
     image = np.random.default_rng(0).integers(0, 255, (1, 90, 160, 3), dtype=np.uint8)
-    matter.downsample_ratio = 0.5
+    matter.set_ratio(0.5, (160, 90))
     matter(image)
-    set_ratio(matter, 0.3, (160, 90))
+    matter.set_ratio(0.3, (160, 90))
     assert [tuple(s.shape[2:]) for s in matter.states] == state_sizes((160, 90), 0.3, 4) == [(14, 24), (7, 12),
                                                                                            (4, 6), (2, 3)]
     matter(image)  # the network takes them: the sizes are the ones it makes at 0.3
     assert [tuple(s.shape[2:]) for s in matter.states] == state_sizes((160, 90), 0.3, 4)
-    set_ratio(matter, 0.5, (160, 90))
-    assert matter.states == [None] * 4 and matter.downsample_ratio == 0.5
+    matter.set_ratio(0.5, (160, 90))
+    assert matter.states == (None,) * 4 and matter.downsample_ratio == 0.5
 
 
 @pytest.fixture
@@ -280,7 +281,7 @@ def test_window_shows_the_composition_r_resets_q_quits(tmp_path, matter, monkeyp
 def test_target_fps_out_of_reach_lowers_the_ratio_to_its_floor(tmp_path, matter):
     clip = tmp_path / 'clip.mp4'
     make_video(clip, size=(160, 120), frames=90)
-    matter.downsample_ratio = 0.5
+    matter.set_ratio(0.5, (160, 120))
     session = LiveSession(matter, str(clip), target_fps=10_000, min_ratio=0.25, log=lambda _: None)
     frames = list(session)
     used = session.stats.summary()['downsample_ratios_used']

@@ -11,7 +11,7 @@ from torch import nn
 import inference
 from inference import convert_video, main
 from media import make_video, probe, visible
-from streaming import ConversionError, ConversionPlan, VideoReader
+from streaming import ConversionError, ConversionOptions, ConversionPlan, VideoReader
 from streaming.color import BT709, Colors
 from streaming.writers import VideoWriter
 
@@ -107,13 +107,14 @@ def test_codec_and_container_errors(tmp_path):
 
 def test_default_is_constant_quality_and_mbps_forces_a_bit_rate(tmp_path):
     make_video(tmp_path / 'in.mp4', size=(128, 96), frames=3, noise=True)
-    plan = ConversionPlan.resolve(tmp_path / 'in.mp4', output_composition=tmp_path / 'com.mp4')
-    assert plan.bit_rate is None and plan.encodings['composition'].options['crf'] == '18'
+    plan = ConversionPlan.resolve(tmp_path / 'in.mp4', ConversionOptions(output_composition=tmp_path / 'com.mp4'))
+    assert plan.options.output_video_mbps is None and plan.encodings['composition'].options['crf'] == '18'
     convert_video(Passthrough(), str(tmp_path / 'in.mp4'), output_foreground=tmp_path / 'crf.mp4', progress=False)
     convert_video(Passthrough(), str(tmp_path / 'in.mp4'), output_foreground=tmp_path / 'low.mp4',
                   output_video_mbps=0.1, progress=False)
     with pytest.raises(ConversionError, match='output_video_mbps .a bit rate. or video_quality'):
-        ConversionPlan.resolve(tmp_path / 'in.mp4', output_alpha=tmp_path / 'a.mp4', output_video_mbps=1, video_quality=18)
+        ConversionPlan.resolve(tmp_path / 'in.mp4', ConversionOptions(output_alpha=tmp_path / 'a.mp4', output_video_mbps=1,
+                                                                      video_quality=18))
     source = np.stack([f.image for f in VideoReader(tmp_path / 'in.mp4').frames()]).astype(float)
 
     def psnr(path):
@@ -237,7 +238,7 @@ def test_input_matrix_and_range_are_kept(tmp_path):
 
 def test_cli_flags(tmp_path, monkeypatch, capsys):
     make_video(tmp_path / 'in.mp4', size=(64, 48), frames=2)
-    monkeypatch.setattr(inference, 'create_model', lambda *args, **kwargs: Passthrough())
+    monkeypatch.setattr(inference, 'model_from_arguments', lambda *args, **kwargs: Passthrough())
     main(['--input-source', str(tmp_path / 'in.mp4'), '--output-foreground', str(tmp_path / 'fgr.mkv'),
           '--video-codec', 'ffv1', '--bit-depth', '10', '--premultiplied', '--disable-progress', '--checkpoint', 'x'])
     assert stream_info(tmp_path / 'fgr.mkv')[:2] == ('ffv1', 'yuv444p10le')

@@ -1,9 +1,10 @@
-"""One conversion job on the streaming core: its plan (`ConversionPlan.resolve`), a preview of
-the first matted frame, and the run (`inference.convert`) with progress and cancelling.
+"""One conversion job on the streaming core: its options record and plan (`ConversionPlan.resolve`),
+a preview of the first matted frame, and the run (`streaming.convert`) with progress and cancelling.
 
 Cancelling works through convert's callback: it raises `Cancelled`, and convert closes every
 output with the frames written so far (they stay playable and are offered for download).
 """
+import dataclasses
 import os
 import time
 import zipfile
@@ -12,8 +13,7 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
-from inference import convert
-from streaming import ConversionError, ConversionPlan
+from streaming import ConversionError, ConversionOptions, ConversionPlan, convert
 from streaming.formats import list_images
 
 from .jobs import Job
@@ -36,15 +36,19 @@ class Request:
     kinds: Sequence[str]
 
 
-def plan_job(job: Job, request: Request, max_seconds: float) -> ConversionPlan:
-    """Resolve the job's conversion (every option checked, no frame read), within the duration limit."""
+def plan_job(job: Job, request: Request, max_seconds: float,
+             base: ConversionOptions = ConversionOptions()) -> ConversionPlan:
+    """Resolve the job's conversion (every option checked, no frame read), within the duration limit.
+    `base`: the server's options (device...), which the request's fill in."""
     if not request.kinds:
         raise ConversionError('choose at least one output (composition, alpha or foreground)')
     ext = FORMATS[request.format]
-    outputs = {f'output_{kind}': str(job.folder / 'out' / (kind + ext)) for kind in request.kinds}
-    plan = ConversionPlan.resolve(request.source, **outputs, output_type='video' if ext else 'png_sequence',
-                                  transparent=request.background is None and 'composition' in request.kinds,
-                                  background=request.background, downsample_ratio=request.downsample_ratio)
+    options = dataclasses.replace(
+        base, output_type='video' if ext else 'png_sequence',
+        transparent=True if request.background is None else None, background=request.background,
+        downsample_ratio=request.downsample_ratio).with_outputs(
+        {kind: str(job.folder / 'out' / (kind + ext)) for kind in request.kinds})
+    plan = ConversionPlan.resolve(request.source, options)
     seconds = len(plan.source) / float(plan.source.frame_rate)
     if seconds > max_seconds:
         raise ConversionError(f'the input is {seconds:.0f} s long ({len(plan.source)} frames), over the limit of '
@@ -57,17 +61,17 @@ def plan_job(job: Job, request: Request, max_seconds: float) -> ConversionPlan:
 def preview(plan: ConversionPlan, models: Models, model: str) -> np.ndarray:
     """The first frame matted as the run will show it: `[H, W, 3]` (over the background) or
     `[H, W, 4]` (transparent) uint8."""
-    matter = models.matter(model, plan.downsample_ratio)
-    frames = plan.source.frames(plan.input_resize)
+    matter = models.matter(model, plan.options)
+    frames = plan.source.frames(plan.options.input_resize)
     try:
         image = next(frames).image
     finally:
         frames.close()
     with models.lock:
         fgr, pha = matter(image[None])
-        if plan.background is None:
+        if plan.options.background is None:
             return matter.images('composition', fgr, pha)[0]
-        background = matter.background(plan.background, plan.size)
+        background = matter.background(plan.options.background, plan.size)
         try:
             return matter.images('composition', fgr, pha, background.next(1))[0]
         finally:
@@ -85,7 +89,7 @@ def zip_sequence(directory: str) -> str:
 
 def results(plan: ConversionPlan) -> List[str]:
     """The files to download: the videos, or each PNG sequence zipped."""
-    if plan.output_type == 'video':
+    if plan.options.output_type == 'video':
         return [path for path in plan.outputs.values() if os.path.exists(path)]
     return [zip_sequence(path) for path in plan.outputs.values() if os.path.isdir(path)]
 
@@ -94,7 +98,7 @@ def run(job: Job, models: Models, report: Callable[[int, int, float], None]) -> 
     """Convert the job's plan, calling `report(written, total, seconds_left)` after each chunk.
     Raises `Cancelled` (after closing the outputs) when the job is cancelled. Returns the frames written."""
     job.check_cancelled()
-    matter = models.matter(job.model_name, job.plan.downsample_ratio)
+    matter = models.matter(job.model_name, job.plan.options)
     start = time.monotonic()
 
     def callback(written: int, total: int) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from streaming import ConversionError
-from streaming.formats import VIDEO_EXTENSIONS, is_image_file, list_images
+from streaming.formats import INPUT_EXTENSIONS, is_image_file, list_images, natural_key
 
 
 def _suffix(name: str, allowed) -> str:
@@ -56,7 +56,7 @@ def take_upload(upload: str, folder: Path, max_bytes: int) -> str:
     check_size(upload, max_bytes, 'the upload')
     if zipfile.is_zipfile(upload):
         return str(unpack_images(upload, folder, max_bytes))
-    target = folder / ('input' + _suffix(upload, VIDEO_EXTENSIONS))
+    target = folder / ('input' + _suffix(upload, INPUT_EXTENSIONS))
     shutil.copyfile(upload, target)
     return str(target)
 
@@ -66,7 +66,7 @@ def take_background(upload: str, folder: Path, max_bytes: int) -> str:
     the core which it is). Returns the path."""
     check_size(upload, max_bytes, 'the background')
     ext = os.path.splitext(upload)[1].lower()
-    if not (is_image_file(upload) or ext in VIDEO_EXTENSIONS):
+    if not (is_image_file(upload) or ext in INPUT_EXTENSIONS):
         raise ConversionError(f'the background must be an image or a video, not a {ext or "file without extension"}')
     target = folder / ('background' + ext)
     shutil.copyfile(upload, target)
@@ -74,20 +74,20 @@ def take_background(upload: str, folder: Path, max_bytes: int) -> str:
 
 
 def media_choices(root: Optional[str], limit: int = 500) -> List[str]:
-    """The videos and image folders under `root` (paths relative to it, sorted), at most `limit`."""
+    """The videos and image folders under `root` (paths relative to it, in natural order), at most `limit`."""
     if root is None:
         return []
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
+        dirnames[:] = sorted((d for d in dirnames if not d.startswith('.')), key=natural_key)
         relative = os.path.relpath(dirpath, root)
         if relative != '.' and list_images(dirpath):
             found.append(relative + os.sep)
-        found += [os.path.normpath(os.path.join(relative, name)) for name in sorted(filenames)
-                  if not name.startswith('.') and _suffix(name, VIDEO_EXTENSIONS)]
+        found += [os.path.normpath(os.path.join(relative, name)) for name in sorted(filenames, key=natural_key)
+                  if not name.startswith('.') and _suffix(name, INPUT_EXTENSIONS)]
         if len(found) >= limit:
             break
-    return sorted(found[:limit])
+    return sorted(found[:limit], key=natural_key)
 
 
 def resolve_media(root: Optional[str], choice: str) -> str:

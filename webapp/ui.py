@@ -12,7 +12,8 @@ from typing import Optional
 import gradio as gr
 
 from streaming import ConversionError
-from streaming.formats import VIDEO_EXTENSIONS
+from streaming.background import GREEN_HEX
+from streaming.formats import INPUT_EXTENSIONS
 
 from . import convert, inputs
 from .jobs import Cancelled, Jobs
@@ -39,7 +40,7 @@ class Settings:
 def color_spec(value: str) -> str:
     """Gradio's colour ('#rrggbb', or 'rgba(r, g, b, a)' in some versions) as the core's 'r,g,b' or '#rrggbb'."""
     match = re.match(r'rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)', value or '')
-    return ','.join(str(round(float(v))) for v in match.groups()) if match else (value or '#00ff00')
+    return ','.join(str(round(float(v))) for v in match.groups()) if match else (value or GREEN_HEX)
 
 
 def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
@@ -62,7 +63,7 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
                     raise ConversionError(f'upload a background {bg_choice.lower()}, or choose another background')
                 background = inputs.take_background(chosen, job.folder, max_bytes)
             request = convert.Request(source, model, None if ratio == 'auto' else float(ratio), background, fmt, kinds)
-            job.plan = convert.plan_job(job, request, settings.max_seconds)
+            job.plan = convert.plan_job(job, request, settings.max_seconds, models.options)
             job.model_name = model
         except (ConversionError, OSError) as e:
             return None, f'**Error:** {e}', None, None
@@ -138,7 +139,7 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
             job_id = gr.State(None)
             with gr.Row():
                 with gr.Column(scale=1):
-                    upload = gr.File(label='Video, or a zip of images', file_types=list(VIDEO_EXTENSIONS) + ['.zip'],
+                    upload = gr.File(label='Video, or a zip of images', file_types=list(INPUT_EXTENSIONS) + ['.zip'],
                                      elem_id='upload')
                     media = gr.Dropdown(inputs.media_choices(settings.media_root), value=None,
                                         label="…or a file from the server's media folder",
@@ -149,9 +150,9 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
                                             elem_id='ratio')
                     bg_choice = gr.Radio(['Colour', 'Image', 'Video', 'Transparent'], value='Colour',
                                          label='Background', elem_id='background')
-                    color = gr.ColorPicker('#00ff00', label='Background colour', elem_id='color')
+                    color = gr.ColorPicker(GREEN_HEX, label='Background colour', elem_id='color')
                     bg_image = gr.File(label='Background image', file_types=['image'], visible=False)
-                    bg_video = gr.File(label='Background video (looped)', file_types=list(VIDEO_EXTENSIONS),
+                    bg_video = gr.File(label='Background video (looped)', file_types=list(INPUT_EXTENSIONS),
                                        visible=False)
                     fmt = gr.Radio(list(convert.FORMATS), value='MP4 (H.264)', label='Format',
                                    info='Transparent needs ProRes 4444, VP9 or PNG', elem_id='format')
@@ -187,7 +188,7 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
                     matted = gr.Image(label='Matted', interactive=False, height=360, format='jpeg', elem_id='matted')
             with gr.Row():
                 cam_model = gr.Dropdown(models.names, value=models.names[0], label='Model')
-                cam_color = gr.ColorPicker('#00ff00', label='Background colour')
+                cam_color = gr.ColorPicker(GREEN_HEX, label='Background colour')
                 cam_picture = gr.Image(type='filepath', sources=['upload'], label='…or a background image',
                                        height=120, elem_id='webcam-background')
                 cam_kind = gr.Radio(list(convert.KINDS), value='composition', label='Show')

@@ -12,10 +12,8 @@ import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-from ..formats import VIDEO_EXTENSIONS, ConversionError, list_images
+from ..formats import INPUT_EXTENSIONS, ConversionError, list_images, natural_key
 
-# Inputs: the writers' containers and other common video files FFmpeg reads.
-INPUT_EXTENSIONS = frozenset(VIDEO_EXTENSIONS) | {'.mpg', '.mpeg', '.ts', '.mts', '.m2ts', '.wmv', '.flv', '.3gp'}
 WORK_PREFIX = '.rvm-'  # the batch's own temporary names start with it; never inputs
 
 
@@ -48,13 +46,13 @@ def _walk(root: str, exclude: Optional[str]) -> List[str]:
     input (not descended)."""
     found = []
     for folder, subfolders, files in os.walk(root):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith('.') and
-                               not _inside(os.path.join(folder, d), exclude))
+        subfolders[:] = sorted((d for d in subfolders if not d.startswith('.') and
+                                not _inside(os.path.join(folder, d), exclude)), key=natural_key)
         if folder != root and list_images(folder):
             found.append(folder)
             subfolders.clear()
             continue
-        found += [os.path.join(folder, f) for f in sorted(files) if not f.startswith('.') and
+        found += [os.path.join(folder, f) for f in sorted(files, key=natural_key) if not f.startswith('.') and
                   is_video(os.path.join(folder, f))]
     return found
 
@@ -67,7 +65,7 @@ def _inside(path: str, folder: Optional[str]) -> bool:
 
 
 def find_inputs(source: str, exclude: Optional[str] = None) -> List[Input]:
-    """The inputs of `source` (a folder, a glob, a video or an image folder), sorted by name;
+    """The inputs of `source` (a folder, a glob, a video or an image folder), in natural order of name;
     none under `exclude` (the output folder, when it lies inside the input folder).
 
     Raises ConversionError when there is none, naming `source`.
@@ -78,7 +76,7 @@ def find_inputs(source: str, exclude: Optional[str] = None) -> List[Input]:
         while glob.has_magic(root):
             root = os.path.dirname(root)
         paths = []
-        for match in sorted(glob.glob(source, recursive=True)):
+        for match in sorted(glob.glob(source, recursive=True), key=natural_key):
             if WORK_PREFIX in match or _inside(match, exclude):
                 continue
             if is_video(match) or is_image_folder(match):
@@ -92,9 +90,9 @@ def find_inputs(source: str, exclude: Optional[str] = None) -> List[Input]:
         root, paths = os.path.dirname(source) or '.', [source]
     else:
         raise ConversionError(f'input {source} does not exist')
-    inputs = sorted({Input(p, _name(p, root)) for p in paths}, key=lambda item: item.name)
+    inputs = sorted({Input(p, _name(p, root)) for p in paths}, key=lambda item: natural_key(item.name))
     if not inputs:
-        raise ConversionError(f'input {source}: found no video ({", ".join(sorted(INPUT_EXTENSIONS))}) '
+        raise ConversionError(f'input {source}: found no video ({", ".join(INPUT_EXTENSIONS)}) '
                               f'and no folder of images')
     return inputs
 

@@ -14,7 +14,7 @@ from ..audio import AudioTrack
 from ..formats import ConversionError, container_options, list_images
 from ..readers import open_reader
 from ..writers import ImageSequenceWriter
-from .job import Job, Settings
+from .job import BatchOptions, Job
 from .outputs import commit, joined_path, remove_work, work_dir
 from .parts import load_checkpoint, part_outputs, segment_dir, segment_key
 from .segments import Segment
@@ -62,14 +62,14 @@ def join_sequences(parts: List[str], output: str) -> None:
         manifest.write(''.join(f'{name}\n' for name in names))
 
 
-def finish(job: Job, settings: Settings, segments: List[Segment]) -> None:
+def finish(job: Job, options: BatchOptions, segments: List[Segment]) -> None:
     """Join the converted segments' parts into each output and rename it onto its final name."""
     parts: Dict[str, List[str]] = {kind: [] for kind in job.outputs}
     starts: List[float] = []
     reader = open_reader(job.input.path)
     for segment in segments:
         folder = segment_dir(job, segment)
-        checkpoint = load_checkpoint(folder, segment_key(job, settings, segment))
+        checkpoint = load_checkpoint(folder, segment_key(job, options, segment))
         if checkpoint is None or not checkpoint['done']:
             raise RuntimeError(f'{job.input.path}: segment {segment.index} is not converted')
         for part, (frames, first_pts) in enumerate(checkpoint['parts']):

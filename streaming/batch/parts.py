@@ -18,16 +18,15 @@ from typing import Any, Callable, Dict, Iterator, Optional
 import numpy as np
 import torch
 
+from ..conversion import convert
 from ..matter import Matter
 from ..plan import ConversionPlan
 from ..readers import Frame
-from .job import Job, Settings
+from .job import BatchOptions, Job
 from .outputs import work_dir
-from .scenes import SceneCutMatter
 from .segments import MIN_PART_FRAMES, Segment
 
 FIRST_PART_FRAMES = 16  # the first part is short: it measures the speed that sizes the others
-
 
 
 class Window:
@@ -55,9 +54,9 @@ class Window:
             yield frame
 
 
-def segment_key(job: Job, settings: Settings, segment: Segment) -> str:
+def segment_key(job: Job, options: BatchOptions, segment: Segment) -> str:
     """What the segment's checkpoint must match: the input, the options that change frames, the segment."""
-    return f'{settings.key(job.input.path)}/{segment}'
+    return f'{options.key(job.input.path)}/{segment}'
 
 
 def segment_dir(job: Job, segment: Segment) -> str:
@@ -68,22 +67,6 @@ def part_outputs(job: Job, folder: str, part: int) -> Dict[str, str]:
     """Part `part`'s output paths: `part-00000/alpha.mp4`, or `part-00000/alpha/` for image sequences."""
     return {kind: os.path.join(folder, f'part-{part:05d}', kind + os.path.splitext(path)[1])
             for kind, path in job.outputs.items()}
-
-
-def matter_state(matter: Matter) -> Dict[str, Any]:
-    """What a checkpoint keeps of a Matter: its recurrent states (on the CPU), ratio and cut detector."""
-    state = {'states': [s if s is None else s.cpu() for s in matter.states], 'ratio': matter.downsample_ratio}
-    if isinstance(matter, SceneCutMatter):
-        state['previous'] = None if matter.detector.previous is None else matter.detector.previous.cpu()
-    return state
-
-
-def restore_matter(matter: Matter, state: Dict[str, Any]) -> None:
-    device = matter.placement.device
-    matter.states = [s if s is None else s.to(device) for s in state['states']]
-    matter.downsample_ratio = state['ratio']
-    if isinstance(matter, SceneCutMatter):
-        matter.detector.previous = None if state['previous'] is None else state['previous'].to(device)
 
 
 def load_checkpoint(folder: str, key: str) -> Optional[Dict[str, Any]]:
@@ -104,34 +87,29 @@ def save_checkpoint(folder: str, checkpoint: Dict[str, Any]) -> None:
 def _warm_up(matter: Matter, frames: Iterator[Frame], count: int, seq_chunk: int) -> None:
     """Matte `count` frames without writing them: the state a segment starts from."""
     while count > 0 and (chunk := list(itertools.islice(frames, min(seq_chunk, count)))):
-        matter(np.stack([frame.image for frame in chunk]))
+        matter.warm_up(np.stack([frame.image for frame in chunk]))
         count -= len(chunk)
 
 
-def convert_segment(job: Job, settings: Settings, segment: Segment, matter: Matter,
+def convert_segment(job: Job, options: BatchOptions, segment: Segment, matter: Matter,
                     on_frames: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
-    """Convert `segment` of `job` into parts (continuing a checkpoint when `settings.resume`).
+    """Convert `segment` of `job` into parts (continuing a checkpoint when `options.resume`).
 
     Returns its checkpoint: `{'parts': [[frames, first pts] of each part], 'done': True, ...}`. `on_frames(n)`
     is called as frames are written (for progress bars).
     """
     folder = segment_dir(job, segment)
-    key = segment_key(job, settings, segment)
-    checkpoint = load_checkpoint(folder, key) if settings.resume else None
+    key = segment_key(job, options, segment)
+    checkpoint = load_checkpoint(folder, key) if options.resume else None
     if checkpoint is None:
         shutil.rmtree(folder, ignore_errors=True)
         checkpoint = {'key': key, 'next': segment.start, 'parts': [], 'done': False}
     if checkpoint['done']:
         return checkpoint
-    plan = ConversionPlan.resolve(
-        job.input.path, *[part_outputs(job, folder, 0).get(kind) for kind in ('composition', 'alpha', 'foreground')],
-        settings.output_type, settings.transparent, settings.background, settings.input_resize,
-        settings.downsample_ratio, settings.seq_chunk, settings.num_workers, settings.output_video_mbps,
-        video_codec=settings.video_codec, video_quality=settings.video_quality, bit_depth=settings.bit_depth,
-        premultiplied=settings.premultiplied)
-    with contextlib.closing(plan.source.frames(plan.input_resize, plan.num_workers)) as frames:
-        _start(matter, frames, segment, checkpoint, settings.seq_chunk)
-        _convert_parts(job, settings, segment, matter, plan, frames, folder, checkpoint, on_frames)
+    plan = ConversionPlan.resolve(job.input.path, options.conversion.with_outputs(part_outputs(job, folder, 0)))
+    with contextlib.closing(plan.source.frames(plan.options.input_resize, plan.options.num_workers)) as frames:
+        _start(matter, frames, segment, checkpoint, plan.options.seq_chunk)
+        _convert_parts(job, options, segment, matter, plan, frames, folder, checkpoint, on_frames)
     return checkpoint
 
 
@@ -139,27 +117,27 @@ def _start(matter: Matter, frames: Iterator[Frame], segment: Segment, checkpoint
            seq_chunk: int) -> None:
     """Bring `frames` and `matter` to where the segment's next part starts: the checkpoint's frame and
     states, or (first part) the segment's start, after its warm-up frames."""
-    restore_matter(matter, {'states': [None] * 4, 'ratio': matter.requested_ratio, 'previous': None})
+    matter.reset()
     if checkpoint['parts']:
-        restore_matter(matter, checkpoint['matter'])
+        matter.restore(checkpoint['matter'])
         _skip(frames, checkpoint['next'])
     else:
         _skip(frames, segment.start - segment.warmup)
         _warm_up(matter, frames, segment.warmup, seq_chunk)
 
 
-def _convert_parts(job: Job, settings: Settings, segment: Segment, matter: Matter, plan: ConversionPlan,
+def _convert_parts(job: Job, options: BatchOptions, segment: Segment, matter: Matter, plan: ConversionPlan,
                    frames: Iterator[Frame], folder: str, checkpoint: Dict[str, Any],
                    on_frames: Optional[Callable[[int], None]]) -> None:
     """Convert the rest of the segment part by part, saving `checkpoint` after each."""
-    from inference import convert  # the conversion loop lives beside the command line that runs it
-    count = _round_up(FIRST_PART_FRAMES, settings.seq_chunk)
+    seq_chunk = plan.options.seq_chunk
+    count = _round_up(FIRST_PART_FRAMES, seq_chunk)
     while segment.stop is None or checkpoint['next'] < segment.stop:
         if segment.stop is not None and segment.stop - checkpoint['next'] - count < MIN_PART_FRAMES:
             count = segment.stop - checkpoint['next']
         part = len(checkpoint['parts'])
-        outputs = part_outputs(job, folder, part)
-        for path in outputs.values():
+        part_plan = dataclasses.replace(plan, options=plan.options.with_outputs(part_outputs(job, folder, part)))
+        for path in part_plan.outputs.values():
             os.makedirs(os.path.dirname(path), exist_ok=True)
         began, reported = time.perf_counter(), [0]
 
@@ -169,17 +147,16 @@ def _convert_parts(job: Job, settings: Settings, segment: Segment, matter: Matte
             reported[0] = written
 
         window = Window(plan.source, frames, count)
-        written = convert(dataclasses.replace(plan, source=window, outputs=outputs), matter, progress=False,
-                          callback=report)
+        written = convert(dataclasses.replace(part_plan, source=window), matter, progress=False, callback=report)
         checkpoint['parts'].append([written, window.first_pts])
         checkpoint['next'] += written
-        checkpoint['matter'] = matter_state(matter)
+        checkpoint['matter'] = matter.snapshot()
         checkpoint['done'] = written < count or checkpoint['next'] == segment.stop
         save_checkpoint(folder, checkpoint)
         if checkpoint['done']:
             break
         speed = written / max(time.perf_counter() - began, 1e-3)
-        count = _round_up(max(MIN_PART_FRAMES, round(settings.checkpoint_seconds * speed)), settings.seq_chunk)
+        count = _round_up(max(MIN_PART_FRAMES, round(options.checkpoint_seconds * speed)), seq_chunk)
 
 
 def _round_up(frames: int, seq_chunk: int) -> int:

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .job import Job, Settings, make_matter
+from ..conversion import make_matter
+from .job import BatchOptions, Job
 from .join import finish
 from .outputs import is_complete, remove_work, work_dir
 from .parts import convert_segment
@@ -32,11 +33,11 @@ DEFAULT_CPUS_PER_TASK = 4
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def convert_segment_task(model: nn.Module, job: Job, settings: Settings, segment: Segment, threads: int) -> int:
-    """Ray task: convert one segment on this worker (its GPU if it was given one); returns the frames written."""
+def convert_segment_task(model: nn.Module, job: Job, options: BatchOptions, segment: Segment, threads: int) -> int:
+    """Ray task: convert one segment on this worker, on its GPU if Ray gave it one (Ray shows a task
+    only its own GPUs: the options' default device is then CUDA, else the CPU); returns the frames written."""
     torch.set_num_threads(threads)
-    device = 'cuda' if ray.get_gpu_ids() else 'cpu'
-    checkpoint = convert_segment(job, settings, segment, make_matter(model, settings, device, torch.float32))
+    checkpoint = convert_segment(job, options, segment, make_matter(model, options.conversion))
     return sum(frames for frames, _ in checkpoint['parts'])
 
 
@@ -55,33 +56,33 @@ def task_resources(cpus_per_task: Optional[int]) -> Tuple[int, int]:
     return cpus_per_task or min(DEFAULT_CPUS_PER_TASK, int(resources.get('CPU', 1))), 0
 
 
-def run_batch_ray(jobs: List[Job], settings: Settings, model: nn.Module, address: Optional[str] = None,
-                  cpus_per_task: Optional[int] = None, force: bool = False, progress: bool = True,
+def run_batch_ray(jobs: List[Job], options: BatchOptions, model: nn.Module, progress: bool = True,
                   report_path: Optional[str] = None) -> Report:
-    """Convert `jobs` as Ray tasks; returns the report (also in `report_path`), as `run.run_batch` does."""
-    start(address)
-    cpus, gpus = task_resources(cpus_per_task)
+    """Convert `jobs` as Ray tasks (on the cluster at `options.ray` when it is an address); returns the
+    report (also in `report_path`), as `run.run_batch` does."""
+    start(None if options.ray is True else options.ray)
+    cpus, gpus = task_resources(options.ray_cpus)
     task = ray.remote(convert_segment_task).options(num_cpus=cpus, num_gpus=gpus, max_retries=MAX_RETRIES)
     model_ref = ray.put(copy.deepcopy(model).cpu())
     # A retried task must continue its segment, not restart it: the first attempt clears stale work instead.
-    task_settings = dataclasses.replace(settings, resume=True)
+    task_options = dataclasses.replace(options, resume=True)
     report = Report(report_path)
     running: Dict[int, Tuple[Job, List[Segment], list, float]] = {}  # by the job's index
     with tqdm(total=len(jobs), unit='file', disable=not progress, dynamic_ncols=True) as bar:
         for index, job in enumerate(jobs):
-            if not force and is_complete(job.outputs.values()):
+            if not options.force and is_complete(job.outputs.values()):
                 report.add(Outcome(job.input.path, job.outputs, 'skipped'))
                 bar.update()
                 continue
             try:
-                if not settings.resume:
+                if not options.resume:
                     remove_work(work_dir(job.outputs))
-                segments = plan_segments(job, settings)
+                segments = plan_segments(job, options)
             except Exception as e:
                 report.add(Outcome(job.input.path, job.outputs, 'failed', error=reason(e)))
                 bar.update()
                 continue
-            refs = [task.remote(model_ref, job, task_settings, segment, cpus) for segment in segments]
+            refs = [task.remote(model_ref, job, task_options, segment, cpus) for segment in segments]
             running[index] = job, segments, refs, time.perf_counter()
         while running:
             ray.wait([ref for _, _, refs, _ in running.values() for ref in refs], num_returns=1)
@@ -91,7 +92,7 @@ def run_batch_ray(jobs: List[Job], settings: Settings, model: nn.Module, address
                 del running[index]
                 try:
                     frames = sum(ray.get(refs))
-                    finish(job, task_settings, segments)
+                    finish(job, task_options, segments)
                     report.add(Outcome(job.input.path, job.outputs, 'converted', frames, time.perf_counter() - began))
                 except Exception as e:  # one bad file never stops the batch
                     error = e.cause if isinstance(e, ray.exceptions.RayTaskError) and e.cause is not None else e

@@ -1,6 +1,6 @@
 """A batch in this process: every job converted in turn, each failure reported, a summary and report.json.
 
-    outcomes = run_batch(jobs, settings, model)      # jobs: see `make_jobs`
+    report = run_batch(jobs, options, model)      # jobs: see `make_jobs`; options: BatchOptions
 
 A job whose outputs all exist is skipped (final names appear only when complete) unless `force`.
 A job that fails is recorded with a one-line reason and the batch goes on. `report.json` is
@@ -13,13 +13,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional
 
-import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..conversion import make_matter
 from ..formats import ConversionError
 from .discover import find_inputs, output_paths
-from .job import Job, Settings, make_matter
+from .job import BatchOptions, Job
 from .join import finish
 from .outputs import is_complete
 from .parts import convert_segment
@@ -78,23 +78,23 @@ def reason(error: BaseException) -> str:
     return text if isinstance(error, (ConversionError, OSError)) else f'{type(error).__name__}: {text}'
 
 
-def convert_job(job: Job, settings: Settings, matter, on_frames: Optional[Callable[[int], None]] = None) -> int:
+def convert_job(job: Job, options: BatchOptions, matter, on_frames: Optional[Callable[[int], None]] = None) -> int:
     """Convert one input to its final outputs in this process; returns the frames written."""
-    segments = plan_segments(job, settings)
+    segments = plan_segments(job, options)
     frames = sum(frames for segment in segments
-                 for frames, _ in convert_segment(job, settings, segment, matter, on_frames)['parts'])
-    finish(job, settings, segments)
+                 for frames, _ in convert_segment(job, options, segment, matter, on_frames)['parts'])
+    finish(job, options, segments)
     return frames
 
 
-def run_batch(jobs: List[Job], settings: Settings, model: nn.Module, device=None, dtype: Optional[torch.dtype] = None,
-              force: bool = False, progress: bool = True, report_path: Optional[str] = None) -> Report:
+def run_batch(jobs: List[Job], options: BatchOptions, model: nn.Module, progress: bool = True,
+              report_path: Optional[str] = None) -> Report:
     """Convert `jobs` one after another with one Matter; returns the report (also in `report_path`)."""
     report = Report(report_path)
-    matter = make_matter(model, settings, device, dtype)
+    matter = make_matter(model, options.conversion)
     with tqdm(total=len(jobs), unit='file', disable=not progress, dynamic_ncols=True, position=0) as overall:
         for job in jobs:
-            if not force and is_complete(job.outputs.values()):
+            if not options.force and is_complete(job.outputs.values()):
                 report.add(Outcome(job.input.path, job.outputs, 'skipped'))
                 overall.update()
                 continue
@@ -105,7 +105,7 @@ def run_batch(jobs: List[Job], settings: Settings, model: nn.Module, device=None
                     current.update(count)
                     overall.set_postfix(frames=report.totals()['frames'] + current.n, refresh=False)
                 try:
-                    frames = convert_job(job, settings, matter, on_frames)
+                    frames = convert_job(job, options, matter, on_frames)
                     report.add(Outcome(job.input.path, job.outputs, 'converted', frames, time.perf_counter() - began))
                 except Exception as e:  # one bad file never stops the batch
                     report.add(Outcome(job.input.path, job.outputs, 'failed', 0, time.perf_counter() - began, reason(e)))

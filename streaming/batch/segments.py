@@ -13,9 +13,10 @@ from typing import List, Optional, Tuple
 import numpy as np
 import torch
 
+from ..color import from_images
 from ..readers import open_reader
-from .job import Job, Settings
-from .scenes import CutDetector
+from ..scenes import CutDetector
+from .job import BatchOptions, Job
 
 # Parts joined without re-encoding must each hold the encoder's full frame reordering (H.264
 # B-frames), else a part's first decode times fall before the previous part's last ones: no part
@@ -37,8 +38,7 @@ def find_cuts(path: str, size: Optional[Tuple[int, int]] = None, num_workers: in
     detector, cuts, seen = CutDetector(), [], 0
     frames = open_reader(path).frames(size, num_workers)
     while chunk := list(itertools.islice(frames, 16)):
-        images = torch.from_numpy(np.stack([f.image for f in chunk])).permute(0, 3, 1, 2).float() / 255
-        cuts += [seen + i for i in detector(images)]
+        cuts += [seen + i for i in detector(from_images(torch.from_numpy(np.stack([f.image for f in chunk]))))]
         seen += len(chunk)
     return cuts
 
@@ -53,16 +53,18 @@ def boundaries(length: int, per_segment: int, cuts: List[int]) -> List[int]:
     return starts
 
 
-def plan_segments(job: Job, settings: Settings) -> List[Segment]:
-    """The segments of `job`: one unless `settings.segment_seconds` is shorter than the input."""
-    if settings.segment_seconds is None:
+def plan_segments(job: Job, options: BatchOptions) -> List[Segment]:
+    """The segments of `job`: one unless `options.segment_seconds` is shorter than the input."""
+    if options.segment_seconds is None:
         return [Segment(0, 0, None, 0)]
+    conversion = options.conversion
     reader = open_reader(job.input.path)
-    per_segment = max(settings.seq_chunk, 2 * MIN_PART_FRAMES, round(settings.segment_seconds * float(reader.frame_rate)))
-    cuts = find_cuts(job.input.path, settings.input_resize, settings.num_workers) if settings.reset_on_scene_cut else []
+    per_segment = max(conversion.seq_chunk, 2 * MIN_PART_FRAMES, round(options.segment_seconds * float(reader.frame_rate)))
+    cuts = find_cuts(job.input.path, conversion.input_resize, conversion.num_workers) \
+        if conversion.reset_on_scene_cut else []
     starts = boundaries(len(reader), per_segment, cuts)
     segments = []
     for index, (start, stop) in enumerate(zip([0] + starts, starts + [None])):
-        warmup = 0 if start == 0 or start in cuts else min(settings.warmup_frames, start)
+        warmup = 0 if start == 0 or start in cuts else min(options.warmup_frames, start)
         segments.append(Segment(index, start, stop, warmup))
     return segments

@@ -1,21 +1,13 @@
 """Adaptive quality for `--target-fps`: the downsample ratio steps down a ladder when the network
 cannot hold the target and back up when it has room, with hysteresis so that it does not flap.
 
-The recurrent states have the downsampled frame's size, so a new ratio must resize or reset them
-(`set_ratio`). Measured on the real weights and clips (`benchmarks/benchmark_live.py
---ratio-switch`, documentation/live.md): going down, resizing avoids the flash a reset makes on
-the first frames (up to 4.4/255 mean alpha error against a network that ran at the new ratio from
-the start, 0.8 resized) and stays within ~1/255 after; going up, a reset is better.
+The recurrent states have the downsampled frame's size, so a new ratio must resize or reset them:
+`Matter.set_ratio` does what documentation/live.md measured best (resize going down, reset going up).
 """
 import statistics
 import time
 from collections import deque
-from typing import Deque, Dict, List, Tuple
-
-import torch.nn.functional as F
-
-from ..images import Size
-from ..matter import Matter
+from typing import Deque, Dict, List
 
 STEP = 0.8           # each rung's ratio is this much of the one above: ~0.64x the pixels, ~0.7x the time
 WINDOW = 15          # frames per measurement...
@@ -75,29 +67,3 @@ class RatioController:
     def _move(self, step: int) -> None:
         self.rung += step
         self.busy.clear()
-
-
-def state_sizes(size: Size, ratio: float, count: int) -> List[Tuple[int, int]]:
-    """The `(h, w)` of the `count` recurrent states for frames of `size` `(W, H)` at `ratio`: the
-    downsampled frame (`floor(H * ratio)`, as `F.interpolate` makes it) halved 1..count times,
-    rounding up, as the encoder's strided layers and the decoder's pooling do."""
-    h, w = int(size[1] * ratio), int(size[0] * ratio)
-    sizes = []
-    for _ in range(count):
-        h, w = -(-h // 2), -(-w // 2)
-        sizes.append((h, w))
-    return sizes
-
-
-def set_ratio(matter: Matter, ratio: float, size: Size) -> None:
-    """Run `matter` at `ratio` from the next frame, for frames of `size` `(W, H)`: a lower ratio
-    resizes the recurrent states to it (bilinear), a higher one resets them (see above)."""
-    if ratio == matter.downsample_ratio:
-        return
-    lower = ratio < matter.downsample_ratio
-    if lower and all(state is not None for state in matter.states):
-        matter.states = [F.interpolate(state, size=hw, mode='bilinear', align_corners=False)
-                         for state, hw in zip(matter.states, state_sizes(size, ratio, len(matter.states)))]
-    else:
-        matter.reset()
-    matter.downsample_ratio = ratio

@@ -19,11 +19,12 @@ from PIL import Image
 
 from ..background import GREEN, check_background
 from ..formats import ConversionError
-from ..matter import Matter, auto_downsample_ratio, check_downsample_ratio
-from .adaptive import RatioController, set_ratio
+from ..matter import Matter, auto_downsample_ratio
+from ..options import check_downsample_ratio
+from .adaptive import RatioController
 from .frame import LiveFrame
 from .latest import Closed, LatestFrames, Stalled
-from .sinks import Sink, SinkError, open_sink
+from .sinks import Sink, SinkError, check_sink, open_sink
 from .sources import Captured, Source, SourceError, open_source, stalled
 from .stats import LiveStats
 
@@ -67,6 +68,10 @@ class LiveSession:
             raise ConversionError(f'--target-fps must be above 0, got {target_fps:g}')
         if background is not None:
             check_background(background)
+        transparent = False if background is not None else None  # given, recordings are opaque too
+        for output in outputs:  # every output checked before the source is waited for
+            if not isinstance(output, Sink):
+                check_sink(output, transparent)
         self.matter, self.log, self.on_second = matter, log, on_second
         self.background_spec = GREEN if background is None else background
         self.target_fps, self.min_ratio, self.timeout, self.duration = target_fps, min_ratio, timeout, duration
@@ -85,7 +90,7 @@ class LiveSession:
         try:
             for output in outputs:
                 self.sinks.append(output if isinstance(output, Sink) else open_sink(
-                    output, self.source.frame_rate, matter.turns, False if background is not None else None))
+                    output, self.source.frame_rate, matter.turns, transparent))
         except BaseException:
             self.close()
             raise
@@ -175,7 +180,7 @@ class LiveSession:
             self.stats.output(captured.arrived, now, frame.ratio)
             self.stats.dropped = self.queue.dropped
             if controller is not None:
-                set_ratio(self.matter, controller.update(now - started), size)
+                self.matter.set_ratio(controller.update(now - started), size)
             if self.on_second is not None and now >= next_second:
                 next_second = now + 1
                 self.on_second(self.stats)
@@ -185,16 +190,14 @@ class LiveSession:
         """At the first frame, of `size` `(W, H)`: the background, the ratio, its controller."""
         self._background = self.matter.background(self.background_spec, size)
         ratio = self.matter.downsample_ratio or auto_downsample_ratio(size[1], size[0])
-        self.matter.downsample_ratio = ratio
+        self.matter.set_ratio(ratio, size)
         controller = None
         if self.target_fps is not None:
             controller = RatioController(self.target_fps, ratio, min(self.min_ratio, ratio))
         return self._background, controller
 
     def _restarted(self, message: Optional[str]) -> None:
-        ratio = self.matter.downsample_ratio
-        self.matter.reset()
-        self.matter.downsample_ratio = ratio
+        self.matter.reset(keep_ratio=True)
         self.stats.resets += 1
         if message:
             self.log(message)

@@ -17,7 +17,7 @@ from av.video.reformatter import ColorRange, Colorspace
 from torch import Tensor
 
 from ..color import to_images
-from ..formats import TRANSPARENT_VIDEO_EXTENSIONS, VIDEO_EXTENSIONS, ConversionError, check_writable, video_codec
+from ..formats import VIDEO_EXTENSIONS, ConversionError, check_writable, holds_alpha, video_codec
 from ..threads import ThreadedWriter, Turns
 from ..writers import ImageSequenceWriter, VideoWriter, check_sequence_directory
 from .frame import LiveFrame
@@ -206,41 +206,64 @@ class StdoutSink(Sink):
         return None
 
 
-def recording(path: str, frame_rate: float, transparent: Optional[bool], turns: Turns,
-              bit_rate: int = 4_000_000) -> WriterSink:
-    """A recording to `path`: a video file (any extension the converter writes) or, without an
-    extension, a PNG sequence directory. `transparent` None: RGBA when the format holds alpha
-    (PNG, .mov, .webm)."""
+def check_recording(path: str, transparent: Optional[bool]) -> bool:
+    """Check a recording's path (extension, codec, writable folder, a sequence folder this tool may
+    write into) before anything is opened; returns whether it is transparent (`transparent` None:
+    when the format holds alpha, as a conversion's composition)."""
     ext = os.path.splitext(path)[1].lower()
     if ext and ext not in VIDEO_EXTENSIONS:
         raise SinkError(f'--output {path}: no writer knows the extension {ext!r} (videos: {", ".join(VIDEO_EXTENSIONS)};'
                         f' a PNG sequence is a directory without an extension)')
     if transparent is None:
-        transparent = not ext or ext in TRANSPARENT_VIDEO_EXTENSIONS
+        transparent = holds_alpha(path, sequence=not ext)
     if ext:
         video_codec(path, transparent)
-        check_writable(path, directory=False)
-        writer = VideoWriter(path, frame_rate, bit_rate, transparent, Fraction(1, 1000))
     else:
         check_sequence_directory(path, 'png')
-        check_writable(path, directory=True)
+    check_writable(path, directory=not ext)
+    return transparent
+
+
+def recording(path: str, frame_rate: float, transparent: Optional[bool], turns: Turns,
+              bit_rate: int = 4_000_000) -> WriterSink:
+    """A recording to `path`: a video file (any extension the converter writes) or, without an
+    extension, a PNG sequence directory. `transparent`: see `check_recording`."""
+    transparent = check_recording(path, transparent)
+    if os.path.splitext(path)[1]:
+        writer = VideoWriter(path, frame_rate, bit_rate, transparent, Fraction(1, 1000))
+    else:
         writer = ImageSequenceWriter(path, 'png')
     return WriterSink(writer, transparent, turns, f'recording {path}')
+
+
+def stream_scheme(spec: str) -> Optional[str]:
+    """The scheme of a stream URL spec (checked), or None when `spec` is not a URL."""
+    scheme = spec.split('://', 1)[0].lower() if '://' in spec else None
+    if scheme is not None and scheme not in STREAM_FORMATS:
+        raise SinkError(f'--output {spec}: streams go to {", ".join(s + "://" for s in STREAM_FORMATS)}')
+    return scheme
+
+
+def check_sink(spec: str, transparent: Optional[bool] = None) -> None:
+    """What can be checked of sink `spec` before its source is opened: a stream's scheme, a
+    recording's path (`check_recording`). The window and the virtual camera check their device
+    when opened (`open_sink`)."""
+    if spec in ('window', '-') or spec == 'virtualcam' or spec.startswith('virtualcam:'):
+        return
+    if stream_scheme(spec) is None:
+        check_recording(spec, transparent)
 
 
 def open_sink(spec: str, frame_rate: float, turns: Turns, transparent: Optional[bool] = None) -> Sink:
     """The sink `spec` names: `window`, `virtualcam` (or `virtualcam:/dev/videoN`), `-` (stdout),
     a URL (udp://, srt://, tcp://, rtp://, rtmp(s)://, rtsp://), else a recording path.
-    `transparent`: for a recording, see `recording`; None when --background was not given."""
+    `transparent`: for a recording, see `check_recording`; None when --background was not given."""
     if spec == 'window':
         return WindowSink()
     if spec == 'virtualcam' or spec.startswith('virtualcam:'):
         return VirtualCameraSink(frame_rate, spec.partition(':')[2] or None)
     if spec == '-':
         return StdoutSink()
-    scheme = spec.split('://', 1)[0].lower() if '://' in spec else None
-    if scheme is not None:
-        if scheme not in STREAM_FORMATS:
-            raise SinkError(f'--output {spec}: streams go to {", ".join(s + "://" for s in STREAM_FORMATS)}')
+    if stream_scheme(spec) is not None:
         return WriterSink(StreamWriter(spec, frame_rate, 2_000_000), False, turns, f'stream {spec}')
     return recording(spec, frame_rate, transparent, turns)

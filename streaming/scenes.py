@@ -2,17 +2,17 @@
 
 A cut is a frame whose colour histogram (8 levels per channel, on a frame shrunk to at most 64 px)
 differs from the previous frame's by more than `CUT_THRESHOLD` (half the L1 distance: 0 for the same
-colours, 1 for disjoint ones). On the real clips of /work/shared/real, consecutive frames of one
-shot differ by at most 0.14 (0.41 once, at a cut inside tile7) and spliced shots by 0.42 or more
-(documentation/batch.md, "Scene cuts"). It costs a pooling and a bincount per frame.
+colours, 1 for disjoint ones); documentation/batch.md, "Scene cuts", has the threshold's margins on
+the real clips. It costs a pooling and a bincount per frame. Every conversion resets at cuts by
+default (`ConversionOptions.reset_on_scene_cut`).
 """
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..matter import Matter
+from .matter import Matter
 
 CUT_THRESHOLD = 0.3
 LEVELS = 8
@@ -71,8 +71,23 @@ class SceneCutMatter(Matter):
             if end > begin:
                 pieces.append(super().__call__(src[begin:end]))
             if end < len(src):
-                self.reset()
+                Matter.reset(self, keep_ratio=True)  # a cut inside a clip: the frames keep their size
             begin = end
         if len(pieces) == 1:
             return pieces[0]
         return torch.cat([fgr for fgr, _ in pieces]), torch.cat([pha for _, pha in pieces])
+
+    def reset(self, keep_ratio: bool = False) -> None:
+        """A new clip: the states, and the last frame seen (a cut is between frames of one clip)."""
+        super().reset(keep_ratio)
+        self.detector.previous = None
+
+    def snapshot(self) -> Dict[str, Any]:
+        """The Matter's snapshot and the detector's last histogram (the next frame is compared with it)."""
+        previous = self.detector.previous
+        return {**super().snapshot(), 'previous': None if previous is None else previous.cpu()}
+
+    def restore(self, snapshot: Dict[str, Any]) -> None:
+        super().restore(snapshot)
+        previous = snapshot.get('previous')
+        self.detector.previous = None if previous is None else previous.to(self.placement.device)
