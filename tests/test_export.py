@@ -5,11 +5,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
-import export_onnx
-import export_torchscript
+import export
+from exporters.onnx_dynamic import DEFAULT_OPSET, export_onnx
+from exporters.onnx_runner import OnnxMatting
 from fill_weights import fill_state_dict
 from model import MattingNetwork
-from onnx_runner import OnnxMatting
 
 
 def filled(variant='mobilenetv3', refiner='deep_guided_filter'):
@@ -27,9 +27,9 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def onnx_file(tmp_path_factory, checkpoint):
-    """Exported once through the command line, fp32, default opset."""
+    """Exported once through the command line, fp32, default opset, on the device asked for."""
     path = tmp_path_factory.mktemp('onnx') / 'rvm.onnx'
-    export_onnx.main(['--checkpoint', str(checkpoint), '--output', str(path)])
+    export.main(['--format', 'onnx', '--checkpoint', str(checkpoint), '--device', 'cpu', '--output', str(path)])
     return path
 
 
@@ -42,7 +42,7 @@ def frames(*shape, seed=0):
 
 def test_onnx_interface(onnx_file):
     graph = onnx.load(onnx_file)
-    assert graph.opset_import[0].version == export_onnx.DEFAULT_OPSET >= 12
+    assert graph.opset_import[0].version == DEFAULT_OPSET >= 12
     inputs = {i.name: i.type.tensor_type for i in graph.graph.input}
     assert list(inputs) == ['src', 'r1i', 'r2i', 'r3i', 'r4i', 'downsample_ratio']
     assert [o.name for o in graph.graph.output] == ['fgr', 'pha', 'r1o', 'r2o', 'r3o', 'r4o']
@@ -94,17 +94,17 @@ def test_onnx_runner_iobinding_loop(onnx_file):
 
 def test_onnx_refuses_an_opset_it_cannot_write(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        export_onnx.main(['--opset', '12', '--output', str(tmp_path / 'rvm.onnx')])
-    assert '--opset 12' in capsys.readouterr().err
+        export.main(['--format', 'onnx', '--opset', '12', '--output', str(tmp_path / 'rvm.onnx')])
+    assert '--opset 12: the exporter writes opset 18 or newer' in capsys.readouterr().err
     with pytest.raises(ValueError, match='opset 12 is not supported'):
-        export_onnx.export_onnx(filled(), str(tmp_path / 'rvm.onnx'), opset=12)
+        export_onnx(filled(), str(tmp_path / 'rvm.onnx'), opset=12)
     assert not (tmp_path / 'rvm.onnx').exists()
 
 
 def test_onnx_float16_export(tmp_path):
     """float16 graphs type their image inputs and states as float16, the ratio stays float32."""
     path = tmp_path / 'rvm_fp16.onnx'
-    export_onnx.export_onnx(filled('mobilenetv3', 'fast_guided_filter'), str(path), dtype=torch.float16)
+    export_onnx(filled('mobilenetv3', 'fast_guided_filter'), str(path), dtype=torch.float16)
     graph = onnx.load(path).graph
     types = {i.name: i.type.tensor_type.elem_type for i in list(graph.input) + list(graph.output)}
     assert types.pop('downsample_ratio') == onnx.TensorProto.FLOAT
@@ -114,7 +114,8 @@ def test_onnx_float16_export(tmp_path):
 @pytest.mark.parametrize('precision', ['float32', 'float16'])
 def test_torchscript_file(tmp_path, checkpoint, precision):
     path = tmp_path / f'rvm_{precision}.torchscript'
-    export_torchscript.main(['--checkpoint', str(checkpoint), '--precision', precision, '--output', str(path)])
+    export.main(['--format', 'torchscript', '--checkpoint', str(checkpoint), '--precision', precision,
+                 '--output', str(path)])
     loaded = torch.jit.load(str(path))
     dtype = getattr(torch, precision)
     assert all(p.dtype == dtype for p in loaded.parameters())
