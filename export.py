@@ -19,8 +19,7 @@ first frame's state shapes, precision and the weights' hashes. tensorflow, tflit
 """
 import argparse
 
-from exporters.formats import FORMATS, check_request
-from exporters.onnx_dynamic import DEFAULT_OPSET, MIN_OPSET
+from exporters.formats import DEFAULT_OPSET, FORMATS, MIN_OPSET, check_request
 from exporters.pipeline import export
 from model import detect_variant
 from model.factory import add_model_arguments, model_from_arguments

@@ -4,7 +4,9 @@ error measured on real frames)."""
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from .onnx_dynamic import MIN_OPSET
+# The opsets of the ONNX formats: torch.onnx.export (the torch.export-based exporter) writes 18 or newer
+DEFAULT_OPSET = 18
+MIN_OPSET = 18
 
 
 @dataclass(frozen=True)

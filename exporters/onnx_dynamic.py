@@ -28,10 +28,10 @@ from torch import Tensor, nn
 
 from model import MattingNetwork
 
+from .formats import DEFAULT_OPSET, MIN_OPSET
+
 INPUT_NAMES = ['src', 'r1i', 'r2i', 'r3i', 'r4i', 'downsample_ratio']
 OUTPUT_NAMES = ['fgr', 'pha', 'r1o', 'r2o', 'r3o', 'r4o']
-DEFAULT_OPSET = 18
-MIN_OPSET = 18  # torch.onnx.export (the torch.export-based exporter) writes opset 18 or newer
 
 
 class DownsampledMattingNetwork(nn.Module):

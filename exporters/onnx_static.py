@@ -23,7 +23,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from model import MattingNetwork
 
-from .onnx_dynamic import DEFAULT_OPSET, export_onnx
+from .formats import DEFAULT_OPSET
+from .onnx_dynamic import export_onnx
 
 
 def bake_ratio(proto: onnx.ModelProto, ratio: float) -> onnx.ModelProto:

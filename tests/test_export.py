@@ -1,4 +1,7 @@
 """ONNX and TorchScript export: interfaces, dynamic shapes, and parity with MattingNetwork."""
+import subprocess
+import sys
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -6,7 +9,9 @@ import pytest
 import torch
 
 import export
-from exporters.onnx_dynamic import DEFAULT_OPSET, export_onnx
+from exporters.formats import DEFAULT_OPSET
+from exporters.onnx_dynamic import export_onnx
+from conftest import ROOT
 from exporters.onnx_runner import OnnxMatting
 from fill_weights import fill_state_dict
 from model import MattingNetwork
@@ -133,3 +138,14 @@ def test_torchscript_file(tmp_path, checkpoint, precision):
     for a, e in zip(actual, expected):
         torch.testing.assert_close(a, e, rtol=0, atol=tolerance)
     torch.testing.assert_close(pha1, actual[1][:, 0], rtol=0, atol=1e-5)
+
+
+def test_torchscript_export_needs_no_onnx_package(tmp_path, checkpoint):
+    """requirements_inference.txt (torch, no ONNX or OpenVINO packages) is enough for --format torchscript."""
+    blocked = ('onnx', 'onnxscript', 'onnxruntime', 'onnxslim', 'openvino')
+    code = f'import sys; sys.modules.update(dict.fromkeys({blocked!r})); import export; export.main(sys.argv[1:])'
+    path = tmp_path / 'rvm.torchscript'
+    result = subprocess.run([sys.executable, '-c', code, '--format', 'torchscript', '--checkpoint', str(checkpoint),
+                             '--output', str(path)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert all(p.dtype == torch.float32 for p in torch.jit.load(str(path)).parameters())
