@@ -212,7 +212,7 @@ def convert_videos(model: nn.Module,
     if output_dir is not None:
         os.makedirs(output_dir, exist_ok=True)
     if ray:
-        from streaming.batch.ray_runner import run_batch_ray  # Ray is optional: requirements_ray.txt
+        from streaming.batch.ray_runner import run_batch_ray  # Ray is optional: requirements/ray.txt
         return run_batch_ray(jobs, settings, model, None if ray is True else ray, ray_cpus, force, progress,
                              report_path)
     return run_batch(jobs, settings, model, device, dtype, force, progress, report_path)
