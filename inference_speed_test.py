@@ -13,7 +13,7 @@ whose load changes during the run slows them all alike):
                  bfloat16; elsewhere the same as deploy)
     script       torch.jit.script + torch.jit.freeze, the plain TorchScript-frozen model
     compile      torch.compile (mode 'reduce-overhead' on CUDA: CUDA graphs; 'default' on the CPU)
-    onnxruntime  the graph from export_onnx.py in ONNX Runtime, run with onnx_runner's IO binding
+    onnxruntime  the graph of export.py --format onnx in ONNX Runtime, run with OnnxMatting's IO binding
     openvino     the same ONNX file converted by openvino.convert_model, in float32 on OpenVINO's CPU plugin
 
 ONNX Runtime and OpenVINO time the same exported file (exported once per run). Their thread pools
@@ -56,7 +56,7 @@ ONNX_BACKENDS = ('onnxruntime', 'openvino')
 def build_backend(name: str, model: MattingNetwork, args: argparse.Namespace,
                   device: torch.device, dtype: torch.dtype, onnx_path: str = '') -> Callable[[torch.Tensor], None]:
     """Return `step(src)`, which runs one frame `[B, 3, H, W]` and keeps the states for the next.
-    `onnx_path`: the file from export_onnx.py, for the ONNX backends."""
+    `onnx_path`: the file from `exporters.onnx_dynamic.export_onnx`, for the ONNX backends."""
     if name == 'onnxruntime':
         return onnxruntime_backend(onnx_path, args, device)
     if name == 'openvino':
@@ -92,8 +92,8 @@ def onnxruntime_session_options(threads: int) -> Any:
 
 
 def onnxruntime_runner(path: str, device: str, threads: int) -> Any:
-    """`onnx_runner.OnnxMatting` for `path` whose session has `onnxruntime_session_options(threads)`."""
-    from onnx_runner import OnnxMatting
+    """`exporters.onnx_runner.OnnxMatting` for `path` whose session has `onnxruntime_session_options(threads)`."""
+    from exporters.onnx_runner import OnnxMatting
 
     return OnnxMatting(path, device, options=onnxruntime_session_options(threads))
 
@@ -194,7 +194,7 @@ def main(argv=None) -> Dict[str, List[float]]:
             peak_memory_reset(device)
             start = time.perf_counter()
             if name in ONNX_BACKENDS and not os.path.exists(onnx_path):  # set-up of the first one includes the export
-                from export_onnx import export_onnx
+                from exporters.onnx_dynamic import export_onnx
                 export_onnx(model, onnx_path, device=str(device), dtype=dtype)
             steps[name] = build_backend(name, model, args, device, dtype, onnx_path)
             for _ in range(args.warmup):

@@ -1,13 +1,14 @@
 """Export RVM to other runtimes; `export.py` is the command line, `pipeline.export` the function.
 
-    onnx         export_onnx.py's graph: runtime downsample_ratio, dynamic size      (pipeline.py)
+    onnx         runtime downsample_ratio, dynamic size                              (onnx_dynamic.py)
+                 OnnxMatting, its runner (IO binding; numpy and onnxruntime only)    (onnx_runner.py)
     onnx-static  ratio baked, no `If`, shapes folded; fixed size or dynamic H, W     (onnx_static.py)
-    torchscript  export_torchscript.py's scripted MattingNetwork                     (pipeline.py)
+    torchscript  the scripted MattingNetwork                                         (torchscript.py)
     openvino     OpenVINO IR from the dynamic ONNX, and its f32 runner               (openvino.py)
     tensorflow   SavedModel; tflite TFLite; tfjs TF.js (onnx2tf, tensorflowjs)       (tensorflow.py)
     coreml       CoreML ML program (coremltools, in .venv-coreml)                   (coreml.py)
 
 formats.py says what each accepts, metadata.py what is written beside each export, toolchains.py
 where the separate environments are. This module imports nothing: the TensorFlow-side scripts
-(`tf_convert.py`, `tf_run.py`) run in .venv-export, which has no torch.
+(`tf_convert.py`, `tf_run.py`) run in .venv-export, which has no torch, and `onnx_runner` needs none.
 """

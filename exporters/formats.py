@@ -1,7 +1,12 @@
-"""What each export format accepts: precisions, whether it needs a baked size and ratio, and the
-reduced-precision combinations that are refused (with the error measured on real frames)."""
+"""What each export format accepts: precisions, whether it needs a baked size and ratio, which
+write ONNX (--opset, --device), and the reduced-precision combinations that are refused (with the
+error measured on real frames)."""
 from dataclasses import dataclass
 from typing import Optional, Tuple
+
+# The opsets of the ONNX formats: torch.onnx.export (the torch.export-based exporter) writes 18 or newer
+DEFAULT_OPSET = 18
+MIN_OPSET = 18
 
 
 @dataclass(frozen=True)
@@ -10,11 +15,12 @@ class Format:
     static: bool           # needs --resolution and --downsample-ratio
     ratio: bool            # takes --downsample-ratio (baked in)
     suffix: str            # what --output must end with ('' for a folder)
+    onnx: bool = False     # writes ONNX: takes --opset and --device
 
 
 FORMATS = {
-    'onnx': Format(('float32', 'float16'), static=False, ratio=False, suffix='.onnx'),
-    'onnx-static': Format(('float32', 'float16'), static=False, ratio=True, suffix='.onnx'),
+    'onnx': Format(('float32', 'float16'), static=False, ratio=False, suffix='.onnx', onnx=True),
+    'onnx-static': Format(('float32', 'float16'), static=False, ratio=True, suffix='.onnx', onnx=True),
     'torchscript': Format(('float32', 'float16'), static=False, ratio=False, suffix='.torchscript'),
     'openvino': Format(('float32', 'float16'), static=False, ratio=False, suffix='.xml'),
     'tensorflow': Format(('float32',), static=True, ratio=True, suffix=''),
@@ -29,9 +35,16 @@ FAST_GUIDED_FILTER_FLOAT16_ERROR = 0.24
 
 
 def check_request(fmt: str, precision: str, refiner: str, resolution: Optional[Tuple[int, int]],
-                  ratio: Optional[float]) -> Optional[str]:
-    """A one-line error for a request `fmt` cannot serve, or None."""
+                  ratio: Optional[float], opset: Optional[int] = None, device: Optional[str] = None) -> Optional[str]:
+    """A one-line error for a request `fmt` cannot serve, or None. `opset` and `device`: None when not given."""
     spec = FORMATS[fmt]
+    onnx_formats = ', '.join(name for name, f in FORMATS.items() if f.onnx)
+    if opset is not None and not spec.onnx:
+        return f'--opset: --format {fmt} writes no ONNX file; {onnx_formats} take it'
+    if opset is not None and opset < MIN_OPSET:
+        return f'--opset {opset}: the exporter writes opset {MIN_OPSET} or newer'
+    if device is not None and not spec.onnx:
+        return f'--device: --format {fmt} is exported on the CPU; {onnx_formats} take it'
     if precision not in spec.precisions:
         return f'--precision {precision}: --format {fmt} exports {", ".join(spec.precisions)}'
     if spec.static and (resolution is None or ratio is None):

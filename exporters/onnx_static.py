@@ -9,7 +9,7 @@ Two forms, the same inputs `src, r1i..r4i` and outputs `fgr, pha, r1o..r4o`:
 - fixed size (`resolution=(W, H)`), batch 1: for NPUs, CoreML and the TensorFlow converters, which
   need every shape known. The states are full-size zeros on the first frame (`first_frame_states`).
 
-Built from `export_onnx.export_onnx`, so the network is the published graph's; the ratio picks the
+Built from `onnx_dynamic.export_onnx`, so the network is the published graph's; the ratio picks the
 refined outputs (ratio != 1) or the unrefined ones (ratio 1), as MattingNetwork does.
 """
 import tempfile
@@ -21,12 +21,14 @@ import onnxslim
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from export_onnx import export_onnx
 from model import MattingNetwork
+
+from .formats import DEFAULT_OPSET
+from .onnx_dynamic import export_onnx
 
 
 def bake_ratio(proto: onnx.ModelProto, ratio: float) -> onnx.ModelProto:
-    """`proto` (export_onnx's graph) with `downsample_ratio` a constant and its `If` replaced by the
+    """`proto` (`export_onnx`'s graph) with `downsample_ratio` a constant and its `If` replaced by the
     branch that `ratio` takes. Edits and returns `proto`."""
     graph = proto.graph
     ratio_input = next(i for i in graph.input if i.name == 'downsample_ratio')
@@ -59,11 +61,13 @@ def fix_shapes(proto: onnx.ModelProto, width: int, height: int, state_shapes: Se
 def export_static_onnx(model: MattingNetwork, output: str, ratio: float,
                        resolution: Optional[Tuple[int, int]] = None,
                        state_shapes: Optional[Sequence[Sequence[int]]] = None,
-                       dtype: torch.dtype = torch.float32) -> onnx.ModelProto:
+                       dtype: torch.dtype = torch.float32, opset: int = DEFAULT_OPSET,
+                       device: str = 'cpu') -> onnx.ModelProto:
     """Export `model` with `ratio` baked in to `output`: at `resolution` (W, H) with full-size
-    `state_shapes` (`metadata.first_frame_state_shapes`), or with dynamic batch, height and width."""
+    `state_shapes` (`metadata.first_frame_state_shapes`), or with dynamic batch, height and width.
+    `opset` and `device` are `export_onnx`'s."""
     with tempfile.TemporaryDirectory() as tmp:
-        proto = export_onnx(model, str(Path(tmp) / 'dynamic.onnx'), dtype=dtype)
+        proto = export_onnx(model, str(Path(tmp) / 'dynamic.onnx'), opset, device, dtype)
     bake_ratio(proto, ratio)
     if resolution is not None:
         fix_shapes(proto, *resolution, state_shapes)

@@ -7,7 +7,7 @@
     runner.reset()                                    # before the next, unrelated clip
 
 The IR keeps what only OpenVINO keeps among the static runtimes: the runtime `downsample_ratio` and
-dynamic batch, height and width (`openvino.convert_model` of export_onnx's graph, `If` included).
+dynamic batch, height and width (`openvino.convert_model` of `export_onnx`'s graph, `If` included).
 
 Precision: OpenVINO's CPU plugin runs bfloat16 by default on CPUs that have it (AMX, AVX512-BF16),
 which moved alpha by up to 0.19 (deep guided filter) and 1.0 (fast guided filter) on real frames
@@ -24,8 +24,9 @@ import openvino as ov
 import openvino.properties.hint as hints
 import torch
 
-from export_onnx import export_onnx
 from model import MattingNetwork
+
+from .onnx_dynamic import export_onnx
 
 PRECISIONS = {'f32': ov.Type.f32, 'bf16': ov.Type.bf16, 'f16': ov.Type.f16}
 
@@ -46,7 +47,7 @@ class OpenVinoMatting:
     """One compiled OpenVINO model and the recurrent state of the clip being matted.
 
     Args:
-        path: an .xml IR from `export_openvino` (or an .onnx file from export_onnx.py).
+        path: an .xml IR from `export_openvino` (or an .onnx file of `export.py --format onnx`).
         device: an OpenVINO device name: 'CPU', 'GPU', 'NPU', 'AUTO'.
         inference_precision: 'f32' (default, see the module docstring), 'bf16' or 'f16'.
         threads: inference threads; 0 lets OpenVINO choose.

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from export_onnx import export_onnx
 from model import create_model
-from onnx_runner import OnnxMatting
 
 from .metadata import first_frame_state_shapes
+from .onnx_dynamic import export_onnx
+from .onnx_runner import OnnxMatting
 from .onnx_static import export_static_onnx
 from .openvino import OpenVinoMatting, export_openvino
 

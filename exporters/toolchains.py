@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # role: (environment variable, default path relative to ROOT, the requirements or install hint)
 TOOLCHAINS = {
-    'tensorflow': ('RVM_EXPORT_PYTHON', '.venv-export/bin/python', 'requirements_export.txt'),
-    'tfjs': ('RVM_TFJS_PYTHON', '.venv-tfjs/bin/python', 'requirements_export_tfjs.txt'),
-    'coreml': ('RVM_COREML_PYTHON', '.venv-coreml/bin/python', 'requirements_export_coreml.txt'),
+    'tensorflow': ('RVM_EXPORT_PYTHON', '.venv-export/bin/python', 'requirements/export.txt'),
+    'tfjs': ('RVM_TFJS_PYTHON', '.venv-tfjs/bin/python', 'requirements/export_tfjs.txt'),
+    'coreml': ('RVM_COREML_PYTHON', '.venv-coreml/bin/python', 'requirements/export_coreml.txt'),
     'node_modules': ('RVM_NODE_MODULES', '.node-export/node_modules', 'package.json in .ci/setup'),
 }
 

@@ -326,12 +326,12 @@ def save_image(path: str, image: np.ndarray, options: Dict[str, Any]) -> None:
     if image.dtype == np.uint8:
         Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(path, **options)
     elif image.dtype == np.uint16:
-        import cv2  # opencv-python-headless: requirements_outputs.txt
+        import cv2  # opencv-python-headless: requirements/outputs.txt
         order = {1: [0], 3: [2, 1, 0], 4: [2, 1, 0, 3]}[image.shape[2]]  # OpenCV's BGR(A)
         if not cv2.imwrite(path, np.ascontiguousarray(image[..., order]), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
             raise OSError(f'could not write {path}')
     else:
-        import OpenEXR  # OpenEXR: requirements_outputs.txt
+        import OpenEXR  # OpenEXR: requirements/outputs.txt
         header = {'compression': OpenEXR.ZIP_COMPRESSION, 'type': OpenEXR.scanlineimage}
         with OpenEXR.File(header, {'A': np.ascontiguousarray(image[..., 0])}) as file:
             file.write(path)

@@ -1,6 +1,6 @@
 """`--ray`: the batch as Ray tasks on a local 2-worker Ray, and a worker killed mid-task (Ray retries it).
 
-Ray is an optional dependency (requirements_ray.txt); CI installs it, so these tests fail, not
+Ray is an optional dependency (requirements/ray.txt); CI installs it, so these tests fail, not
 skip, without it. One Ray start-up (seconds) serves the whole module.
 """
 import os

@@ -1,15 +1,20 @@
 """ONNX and TorchScript export: interfaces, dynamic shapes, and parity with MattingNetwork."""
+import subprocess
+import sys
+
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 import torch
 
-import export_onnx
-import export_torchscript
+import export
+from exporters.formats import DEFAULT_OPSET
+from exporters.onnx_dynamic import export_onnx
+from conftest import ROOT
+from exporters.onnx_runner import OnnxMatting
 from fill_weights import fill_state_dict
 from model import MattingNetwork
-from onnx_runner import OnnxMatting
 
 
 def filled(variant='mobilenetv3', refiner='deep_guided_filter'):
@@ -27,9 +32,9 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def onnx_file(tmp_path_factory, checkpoint):
-    """Exported once through the command line, fp32, default opset."""
+    """Exported once through the command line, fp32, default opset, on the device asked for."""
     path = tmp_path_factory.mktemp('onnx') / 'rvm.onnx'
-    export_onnx.main(['--checkpoint', str(checkpoint), '--output', str(path)])
+    export.main(['--format', 'onnx', '--checkpoint', str(checkpoint), '--device', 'cpu', '--output', str(path)])
     return path
 
 
@@ -42,7 +47,7 @@ def frames(*shape, seed=0):
 
 def test_onnx_interface(onnx_file):
     graph = onnx.load(onnx_file)
-    assert graph.opset_import[0].version == export_onnx.DEFAULT_OPSET >= 12
+    assert graph.opset_import[0].version == DEFAULT_OPSET >= 12
     inputs = {i.name: i.type.tensor_type for i in graph.graph.input}
     assert list(inputs) == ['src', 'r1i', 'r2i', 'r3i', 'r4i', 'downsample_ratio']
     assert [o.name for o in graph.graph.output] == ['fgr', 'pha', 'r1o', 'r2o', 'r3o', 'r4o']
@@ -94,17 +99,17 @@ def test_onnx_runner_iobinding_loop(onnx_file):
 
 def test_onnx_refuses_an_opset_it_cannot_write(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        export_onnx.main(['--opset', '12', '--output', str(tmp_path / 'rvm.onnx')])
-    assert '--opset 12' in capsys.readouterr().err
+        export.main(['--format', 'onnx', '--opset', '12', '--output', str(tmp_path / 'rvm.onnx')])
+    assert '--opset 12: the exporter writes opset 18 or newer' in capsys.readouterr().err
     with pytest.raises(ValueError, match='opset 12 is not supported'):
-        export_onnx.export_onnx(filled(), str(tmp_path / 'rvm.onnx'), opset=12)
+        export_onnx(filled(), str(tmp_path / 'rvm.onnx'), opset=12)
     assert not (tmp_path / 'rvm.onnx').exists()
 
 
 def test_onnx_float16_export(tmp_path):
     """float16 graphs type their image inputs and states as float16, the ratio stays float32."""
     path = tmp_path / 'rvm_fp16.onnx'
-    export_onnx.export_onnx(filled('mobilenetv3', 'fast_guided_filter'), str(path), dtype=torch.float16)
+    export_onnx(filled('mobilenetv3', 'fast_guided_filter'), str(path), dtype=torch.float16)
     graph = onnx.load(path).graph
     types = {i.name: i.type.tensor_type.elem_type for i in list(graph.input) + list(graph.output)}
     assert types.pop('downsample_ratio') == onnx.TensorProto.FLOAT
@@ -114,7 +119,8 @@ def test_onnx_float16_export(tmp_path):
 @pytest.mark.parametrize('precision', ['float32', 'float16'])
 def test_torchscript_file(tmp_path, checkpoint, precision):
     path = tmp_path / f'rvm_{precision}.torchscript'
-    export_torchscript.main(['--checkpoint', str(checkpoint), '--precision', precision, '--output', str(path)])
+    export.main(['--format', 'torchscript', '--checkpoint', str(checkpoint), '--precision', precision,
+                 '--output', str(path)])
     loaded = torch.jit.load(str(path))
     dtype = getattr(torch, precision)
     assert all(p.dtype == dtype for p in loaded.parameters())
@@ -132,3 +138,14 @@ def test_torchscript_file(tmp_path, checkpoint, precision):
     for a, e in zip(actual, expected):
         torch.testing.assert_close(a, e, rtol=0, atol=tolerance)
     torch.testing.assert_close(pha1, actual[1][:, 0], rtol=0, atol=1e-5)
+
+
+def test_torchscript_export_needs_no_onnx_package(tmp_path, checkpoint):
+    """requirements_inference.txt (torch, no ONNX or OpenVINO packages) is enough for --format torchscript."""
+    blocked = ('onnx', 'onnxscript', 'onnxruntime', 'onnxslim', 'openvino')
+    code = f'import sys; sys.modules.update(dict.fromkeys({blocked!r})); import export; export.main(sys.argv[1:])'
+    path = tmp_path / 'rvm.torchscript'
+    result = subprocess.run([sys.executable, '-c', code, '--format', 'torchscript', '--checkpoint', str(checkpoint),
+                             '--output', str(path)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert all(p.dtype == torch.float32 for p in torch.jit.load(str(path)).parameters())

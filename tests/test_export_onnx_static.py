@@ -85,9 +85,12 @@ def test_tensorrt_form_is_ratio_baked_with_dynamic_size(tmp_path, checkpoint, mo
 
 
 def test_published_graph_is_what_tensorrt_rejects(tmp_path, checkpoint):
+    """Also at an opset other than the default (test_export.py exports the default): --opset reaches the file."""
     path = tmp_path / 'rvm.onnx'
-    export.main(['--format', 'onnx', '--checkpoint', str(checkpoint), '--output', str(path)])
-    problems = tensorrt_problems(onnx.load(path))
+    export.main(['--format', 'onnx', '--checkpoint', str(checkpoint), '--opset', '19', '--output', str(path)])
+    proto = onnx.load(path)
+    assert proto.opset_import[0].version == 19
+    problems = tensorrt_problems(proto)
     assert any(p.startswith('If node') for p in problems)
     assert 'float input reaches the shape of Resize' in ' '.join(problems)
     meta = json.loads((tmp_path / 'rvm.onnx.json').read_text())
@@ -105,6 +108,11 @@ def test_published_graph_is_what_tensorrt_rejects(tmp_path, checkpoint):
     (['--format', 'onnx-static', '--downsample-ratio', '1.5'], 'expected 0 < R <= 1'),
     (['--format', 'tfjs', '--model-refiner', 'fast_guided_filter', '--resolution', '64', '64',
       '--downsample-ratio', '0.5'], 'which TF.js (wasm backend) rejects'),
+    (['--format', 'torchscript', '--opset', '18'],
+     '--opset: --format torchscript writes no ONNX file; onnx, onnx-static take it'),
+    (['--format', 'onnx-static', '--downsample-ratio', '0.5', '--opset', '17'],
+     '--opset 17: the exporter writes opset 18 or newer'),
+    (['--format', 'openvino', '--device', 'cuda'], '--device: --format openvino is exported on the CPU'),
 ])
 def test_refuses_what_a_format_cannot_serve(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit):

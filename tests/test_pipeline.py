@@ -168,9 +168,6 @@ def test_model_and_device_flags_mean_the_same_everywhere():
     for name, parser in tools.items():
         found = actions(parser)
         for dest in ('model_variant', 'checkpoint', 'device'):
-            if dest == 'device' and name == 'export.py':
-                assert dest not in found  # exports trace on the CPU
-                continue
             assert found[dest].option_strings == reference[dest].option_strings, (name, dest)
             assert found[dest].help == reference[dest].help, (name, dest)
             assert found[dest].choices == reference[dest].choices, (name, dest)

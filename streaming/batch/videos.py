@@ -62,6 +62,6 @@ def run_batch_of(model: nn.Module, input_source: Union[str, os.PathLike], output
     if output_dir is not None:
         os.makedirs(output_dir, exist_ok=True)
     if options.ray:
-        from .ray_runner import run_batch_ray  # Ray is optional: requirements_ray.txt
+        from .ray_runner import run_batch_ray  # Ray is optional: requirements/ray.txt
         return run_batch_ray(jobs, options, model, progress, report_path)
     return run_batch(jobs, options, model, progress, report_path)

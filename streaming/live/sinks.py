@@ -25,7 +25,7 @@ from .frame import LiveFrame
 LOOPBACK_DEVICES = '/sys/devices/virtual/video4linux/video*'  # where v4l2loopback's devices appear
 STREAM_FORMATS = {'udp': 'mpegts', 'srt': 'mpegts', 'tcp': 'mpegts', 'rtp': 'rtp_mpegts', 'rtmp': 'flv',
                   'rtmps': 'flv', 'rtsp': 'rtsp'}
-LIVE_INSTALL = 'pip install -r requirements_live.txt'
+LIVE_INSTALL = 'pip install -r requirements/live.txt'
 
 
 class SinkError(ConversionError):

@@ -1,4 +1,4 @@
-"""Run an RVM ONNX model (from export_onnx.py) in ONNX Runtime, keeping the recurrent states on
+"""Run an RVM ONNX model (`export.py --format onnx`) in ONNX Runtime, keeping the recurrent states on
 the device between frames with IO binding.
 
     runner = OnnxMatting('rvm_mobilenetv3_fp32.onnx', device='cpu')   # or 'cuda'
@@ -8,6 +8,7 @@ the device between frames with IO binding.
 
 `session.run(None, feeds)` works too, but copies the four states out to numpy and back in for
 every frame; with IO binding they stay where ONNX Runtime computed them (on the GPU for CUDA).
+Needs only numpy and onnxruntime (not torch), as `exporters/__init__.py` imports nothing.
 """
 from typing import Optional, Tuple
 
@@ -21,7 +22,7 @@ class OnnxMatting:
     """One ONNX Runtime session and the recurrent state of the clip being matted.
 
     Args:
-        path: an .onnx file written by export_onnx.py (float32 or float16).
+        path: an .onnx file of `export.py --format onnx` (float32 or float16).
         device: 'cpu' or 'cuda' (needs the onnxruntime-gpu package).
         threads: ONNX Runtime's intra-op threads; 0 lets it choose (one per physical core).
         options: the session's options instead (then `threads` is theirs to set).

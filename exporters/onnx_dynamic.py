@@ -1,9 +1,10 @@
-"""Export RVM to ONNX with a runtime `downsample_ratio` input.
+"""Export RVM to ONNX with a runtime `downsample_ratio` input: `export.py --format onnx`.
 
-    python export_onnx.py --model-variant mobilenetv3 --checkpoint rvm_mobilenetv3.pth \\
-        --precision float32 --output rvm_mobilenetv3_fp32.onnx
+    python export.py --format onnx --checkpoint rvm_mobilenetv3.pth --precision float32 \\
+        --output rvm_mobilenetv3_fp32.onnx
 
-The graph has the inputs and outputs of the published ONNX models:
+Named for its dynamic ratio (against `onnx_static.py`), and not `onnx.py`, which would read as the
+`onnx` package it imports. The graph has the inputs and outputs of the published ONNX models:
 
     inputs   src               [B, 3, H, W]   RGB in 0..1 (float32, or float16 for --precision float16)
              r1i, r2i, r3i, r4i                recurrent states; zeros [1, 1, 1, 1] for the first frame
@@ -16,8 +17,7 @@ B, H and W are dynamic. As in `MattingNetwork`, outputs at `downsample_ratio` 1 
 How: `torch.export` cannot follow a tensor whose size depends on a value in another tensor, so the
 network is exported from the downsampled frame onward (`src_sm` is a second image input with its
 own dynamic size), and the ONNX `Resize` that computes `src_sm` from `src` and `downsample_ratio`
-is then put in front of the graph in place of that input. Without a checkpoint, the published
-weights are downloaded through torch.hub's cache.
+is then put in front of the graph in place of that input. `onnx_runner.OnnxMatting` runs it.
 """
 from typing import List
 
@@ -27,12 +27,11 @@ from onnx import TensorProto, helper
 from torch import Tensor, nn
 
 from model import MattingNetwork
-from model.factory import model_argument_parser, model_from_arguments
+
+from .formats import DEFAULT_OPSET, MIN_OPSET
 
 INPUT_NAMES = ['src', 'r1i', 'r2i', 'r3i', 'r4i', 'downsample_ratio']
 OUTPUT_NAMES = ['fgr', 'pha', 'r1o', 'r2o', 'r3o', 'r4o']
-DEFAULT_OPSET = 18
-MIN_OPSET = 18  # torch.onnx.export (the torch.export-based exporter) writes opset 18 or newer
 
 
 class DownsampledMattingNetwork(nn.Module):
@@ -127,21 +126,3 @@ def export_onnx(model: MattingNetwork, output: str, opset: int = DEFAULT_OPSET,
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, output)
     return proto
-
-
-def main(argv=None):
-    parser = model_argument_parser(__doc__, device=False)
-    parser.add_argument('--opset', type=int, default=DEFAULT_OPSET, help=f'ONNX opset, {MIN_OPSET} or newer')
-    parser.add_argument('--device', default='cpu', help='device to export on; float16 usually needs cuda')
-    parser.add_argument('--output', required=True, help='the .onnx file to write')
-    args = parser.parse_args(argv)
-
-    if args.opset < MIN_OPSET:
-        parser.error(f'--opset {args.opset}: the exporter writes opset {MIN_OPSET} or newer')
-    model = model_from_arguments(args)
-    export_onnx(model, args.output, args.opset, args.device, getattr(torch, args.precision))
-    print(f'wrote {args.output} (opset {args.opset}, {args.precision})')
-
-
-if __name__ == '__main__':
-    main()
