@@ -20,7 +20,7 @@ from torch import Tensor
 
 from .audio import AudioTrack
 from .color import BT709, Colors, to_images, to_yuv420
-from .formats import ConversionError, container_options, mp4_boxes, video_codec
+from .formats import ConversionError, Encoding, container_options, mp4_boxes, video_codec
 from .images import Size
 
 
@@ -66,15 +66,20 @@ class VideoWriter:
         quality: the codec's constant-quality value (CRF; lower is better), None for its default.
         bit_depth: 8, 10 or 16 (FFV1); None: `source_bits`, as far as the codec goes by default.
         colors: the output's colour tags and the matrix and range its samples are converted into.
+        encoding: how to encode, instead of what `formats.video_codec` makes of the extension, codec,
+            bit depth and quality (a network stream's live H.264).
+        container: an output opened elsewhere (a network stream) instead of a file at `path`, which
+            then only names it in messages; `close` closes it.
     """
 
     def __init__(self, path: Union[str, os.PathLike], frame_rate: Union[int, float, Fraction],
                  bit_rate: Optional[int] = None, transparent: bool = False, time_base: Optional[Fraction] = None,
                  audio_source: Optional[str] = None, codec: Optional[str] = None, quality: Optional[float] = None,
-                 bit_depth: Optional[int] = None, source_bits: int = 8, colors: Colors = BT709):
+                 bit_depth: Optional[int] = None, source_bits: int = 8, colors: Colors = BT709,
+                 encoding: Optional[Encoding] = None, container: Optional[av.container.OutputContainer] = None):
         self.path = os.fspath(path)
         self.ext = os.path.splitext(self.path)[1].lower()
-        self.encoding = video_codec(self.path, transparent, codec, bit_depth, source_bits, quality)
+        self.encoding = encoding or video_codec(self.path, transparent, codec, bit_depth, source_bits, quality)
         self.codec, self.pix_fmt = self.encoding.encoder, self.encoding.pix_fmt
         self.colors = colors.writable()
         self.color_range = ColorRange.JPEG if self.colors.full_range else ColorRange.MPEG
@@ -85,7 +90,7 @@ class VideoWriter:
         self.audio_source = audio_source
         self.i420 = self.pix_fmt in ('yuv420p', 'yuv420p10le')
         self.subsampled = self.i420 or '422' in self.pix_fmt  # libvpx takes odd sizes through FFmpeg's conversion
-        self.container = av.open(self.path, mode='w', options=container_options(self.ext))
+        self.container = container or av.open(self.path, mode='w', options=container_options(self.ext))
         self.size: Optional[Size] = None
         self.stream: Optional[av.VideoStream] = None
         self.audio: Optional[AudioTrack] = None
