@@ -34,9 +34,11 @@ def to_fraction(rate: Union[int, float, Fraction]) -> Fraction:
     return Fraction(rate).limit_denominator(1001)
 
 
-# `av.VideoFrame.from_ndarray` formats of `to_images`' output, by (channels, 16 bits).
-_IMAGE_FORMATS = {(1, False): 'gray', (3, False): 'rgb24', (4, False): 'rgba',
-                  (1, True): 'gray16le', (3, True): 'rgb48le', (4, True): 'rgba64le'}
+# `av.VideoFrame.from_ndarray` formats of `to_images`' output, by (channels, bits). 10-bit images are made for
+# RGB streams only (FFV1), in their own planar format: swscale would truncate 16-bit samples to 10 bits, not round them.
+_IMAGE_FORMATS = {(1, 8): 'gray', (3, 8): 'rgb24', (4, 8): 'rgba', (1, 16): 'gray16le', (3, 16): 'rgb48le',
+                  (4, 16): 'rgba64le', (3, 10): 'gbrp10le', (4, 10): 'gbrap10le'}
+RGB_MATRIX = 0  # FFmpeg's AVCOL_SPC_RGB: the tag of a stream with no Y'CbCr matrix (GBR planes: FFV1 RGB)
 
 
 class VideoWriter:
@@ -46,8 +48,9 @@ class VideoWriter:
     .mkv and .avi, VP9 for .webm; with `transparent=True`, ProRes 4444 for .mov, VP9 with alpha for
     .webm, FFV1 for .mkv. Constant quality (the codec's CRF) unless `bit_rate` is given. Colors are
     written in `colors`' matrix and range and the stream is tagged with them (default BT.709, limited
-    range). I420 and 4:2:2 (ProRes HQ) need even sizes: an odd width or height is padded by repeating
-    the last column or row.
+    range); RGB streams (FFV1) hold the RGB samples an image sequence would, tagged as RGB, full
+    range, with `colors`' primaries and transfer. I420 and 4:2:2 (ProRes HQ) need even sizes: an odd
+    width or height is padded by repeating the last column or row.
 
     Crash-safe as it is written: MP4 and MOV are fragmented (a self-contained fragment per second)
     and every packet is flushed, so a process killed outright leaves a file that plays up to about
@@ -81,8 +84,12 @@ class VideoWriter:
         self.ext = os.path.splitext(self.path)[1].lower()
         self.encoding = encoding or video_codec(self.path, transparent, codec, bit_depth, source_bits, quality)
         self.codec, self.pix_fmt = self.encoding.encoder, self.encoding.pix_fmt
+        self.rgb = av.VideoFormat(self.pix_fmt).is_rgb
         self.colors = colors.writable()
-        self.color_range = ColorRange.JPEG if self.colors.full_range else ColorRange.MPEG
+        self.matrix = RGB_MATRIX if self.rgb else self.colors.matrix
+        self.color_range = ColorRange.JPEG if self.rgb or self.colors.full_range else ColorRange.MPEG
+        # RGB streams get images at their own depth; others 8 or 16 bits, which FFmpeg converts to the stream's format.
+        self.image_bits = self.encoding.bits if self.rgb else 8 if self.encoding.bits <= 8 else 16
         self.frame_rate = to_fraction(frame_rate)
         self.time_base = Fraction(time_base) if time_base is not None else 1 / self.frame_rate
         self.bit_rate = bit_rate
@@ -108,7 +115,8 @@ class VideoWriter:
         """`[T, C, H, W]` frames in 0..1 as the data `write_packed` takes, on their device: quantised here
         to the stream's bit depth (uint8 for 8 bits, else uint16), the network's floats until now.
 
-        I420 planes `[T, H * 3 // 2, W]` (see `to_yuv420`) for 4:2:0 streams, else `[T, H, W, C]`
+        I420 planes `[T, H * 3 // 2, W]` (see `to_yuv420`) for 4:2:0 streams; `[T, H, W, C]` RGB(A)
+        images at the stream's bit depth for RGB streams (gray as R = G = B); else `[T, H, W, C]`
         images (16-bit above 8 bits), which FFmpeg converts to the stream's format. Odd sizes of
         subsampled formats are padded.
         """
@@ -124,7 +132,9 @@ class VideoWriter:
             frames = F.pad(frames, (0, size[0] % 2, 0, size[1] % 2), mode='replicate')
         if self.i420:
             return to_yuv420(frames, self.colors, self.encoding.bits)
-        return to_images(frames, 8 if self.encoding.bits <= 8 else 16)
+        if self.rgb and channels == 1:
+            frames = frames.expand(-1, 3, -1, -1)
+        return to_images(frames, self.image_bits)
 
     def write_packed(self, packed: np.ndarray, pts: Optional[Sequence[int]] = None) -> None:
         """Encode the output of `pack`, as a CPU array, shown at `pts` (default: one frame after another)."""
@@ -136,11 +146,12 @@ class VideoWriter:
                 frame = av.VideoFrame.from_ndarray(packed[t], format=self.pix_fmt)
             else:
                 image = packed[t]
-                fmt = _IMAGE_FORMATS[image.shape[2], image.dtype == np.uint16]
+                fmt = _IMAGE_FORMATS[image.shape[2], self.image_bits]
                 frame = av.VideoFrame.from_ndarray(image[..., 0] if image.shape[2] == 1 else image, format=fmt)
-                frame = frame.reformat(format=self.pix_fmt, **self.colors.reformat_options())
+                if fmt != self.pix_fmt:
+                    frame = frame.reformat(format=self.pix_fmt, **self.colors.reformat_options())
             # Tagged per frame too: some encoders (ProRes) write the frame's tags into each frame's header.
-            frame.colorspace, frame.color_range = self.colors.matrix, self.color_range
+            frame.colorspace, frame.color_range = self.matrix, self.color_range
             frame.color_primaries, frame.color_trc = self.colors.primaries, self.colors.transfer
             frame.pts = self.count if pts is None else int(pts[t])
             if frame.pts <= self.last_pts:
@@ -162,7 +173,7 @@ class VideoWriter:
             self.stream.bit_rate = 0  # libvpx's constant quality: a CRF without a bit rate cap
         context = self.stream.codec_context
         context.time_base = self.time_base
-        context.colorspace, context.color_range = self.colors.matrix, self.color_range
+        context.colorspace, context.color_range = self.matrix, self.color_range
         context.color_primaries, context.color_trc = self.colors.primaries, self.colors.transfer
         self.stream.options = options
         if self.audio_source is not None:

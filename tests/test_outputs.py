@@ -39,8 +39,8 @@ def ramp(width=1024, height=16, frames=2) -> torch.Tensor:
 
 
 def write_source(path, colors: Colors, bits: int, size=(1024, 16), frames=2) -> None:
-    """A lossless FFV1 clip of `ramp()` at `bits` (8 or 10), tagged with `colors`."""
-    writer = VideoWriter(path, 30, codec='ffv1', bit_depth=bits, colors=colors)
+    """A lossless (CRF 0) H.264 clip of `ramp()` at `bits` (8 or 10), in `colors`' Y'CbCr and tagged with them."""
+    writer = VideoWriter(path, 30, codec='h264', quality=0, bit_depth=bits, colors=colors)
     writer.write(ramp(*size, frames))
     writer.close()
 
@@ -67,7 +67,7 @@ def luma_levels(path) -> int:
     ('vp9.webm', 'vp9', 8, True, 'vp9', 'yuv420p', 8),          # the alpha is a side channel: see test_streaming
     ('prores.mov', 'prores', 10, False, 'prores', 'yuv422p10le', 10),
     ('prores4444.mov', 'prores4444', 10, True, 'prores', 'yuva444p12le', 12),  # FFmpeg decodes 4444 at 12 bits
-    ('ffv1.mkv', 'ffv1', 16, True, 'ffv1', 'yuva444p16le', 16),
+    ('ffv1.mkv', 'ffv1', 16, True, 'ffv1', 'gbrap16le', 16),  # RGB: tagged with no matrix (0), full range (2)
 ])
 def test_codecs_and_depths_decode_back(tmp_path, name, codec, bits, transparent, decoder, pix_fmt, read_bits):
     colors = PQ if bits > 8 else BT709
@@ -77,7 +77,8 @@ def test_codecs_and_depths_decode_back(tmp_path, name, codec, bits, transparent,
     writer = VideoWriter(tmp_path / name, 30, codec=codec, bit_depth=bits, transparent=transparent, colors=colors)
     writer.write(frames)
     writer.close()
-    assert stream_info(tmp_path / name) == (decoder, pix_fmt, (colors.matrix, colors.primaries, colors.transfer, 1))
+    matrix, full = (0, 2) if codec == 'ffv1' else (colors.matrix, 1)
+    assert stream_info(tmp_path / name) == (decoder, pix_fmt, (matrix, colors.primaries, colors.transfer, full))
     info = probe(tmp_path / name)
     assert info['frames'] == 3 and info['size'] == (64, 48)
     reader = VideoReader(tmp_path / name)
@@ -85,6 +86,44 @@ def test_codecs_and_depths_decode_back(tmp_path, name, codec, bits, transparent,
     image = next(reader.frames()).image.astype(np.float64) / (255 if bits == 8 else 65535)
     expected = frames[0, :3].permute(1, 2, 0).numpy()
     assert np.abs(image - expected)[:, 4:-4].mean() < 0.01  # the colours come back (edges: 4:2:0 blur)
+
+
+def read_png(path) -> np.ndarray:
+    """A PNG as OpenCV reads it (8 or 16 bits), in RGB(A) order."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return image if image.ndim == 2 else image[..., [2, 1, 0, 3][:image.shape[2]]]
+
+
+@pytest.mark.parametrize('bits', [8, 16])
+def test_ffv1_decodes_to_exactly_the_png_output(tmp_path, bits):
+    """FFV1 stores the RGB(A) samples an image sequence holds: each output decodes to its PNGs exactly
+    (the alpha as R = G = B), and the foreground read back as a conversion's input is its PNGs again."""
+    if bits == 8:
+        make_video(tmp_path / 'in.mkv', size=(64, 48), frames=3, noise=True)
+    else:
+        write_source(tmp_path / 'in.mkv', BT709, 10, size=(64, 48), frames=3)  # 10-bit levels into 16-bit outputs
+    for output_type, suffix, codec in (('video', '.mkv', 'ffv1'), ('png_sequence', '', None)):
+        convert_video(Passthrough(), str(tmp_path / 'in.mkv'), output_type=output_type, video_codec=codec,
+                      bit_depth=bits, transparent=True, output_composition=tmp_path / f'com{suffix}',
+                      output_alpha=tmp_path / f'pha{suffix}', output_foreground=tmp_path / f'fgr{suffix}',
+                      progress=False)
+    formats = {3: 'rgb24', 4: 'rgba'} if bits == 8 else {3: 'rgb48le', 4: 'rgba64le'}
+    for name, channels, pix_fmt in (('com', 4, 'bgra'), ('pha', 3, 'bgr0'), ('fgr', 3, 'bgr0')):
+        if bits == 16:
+            pix_fmt = 'gbrap16le' if channels == 4 else 'gbrp16le'
+        codec, stored, (matrix, _, _, color_range) = stream_info(tmp_path / f'{name}.mkv')
+        assert (codec, stored, matrix, color_range) == ('ffv1', pix_fmt, 0, 2)  # RGB: no Y'CbCr matrix, full range
+        with av.open(str(tmp_path / f'{name}.mkv')) as container:
+            decoded = [frame.to_ndarray(format=formats[channels]) for frame in container.decode(video=0)]
+        pngs = [read_png(tmp_path / name / f'{t:04d}.png') for t in range(3)]
+        assert len(decoded) == 3 and pngs[0].dtype == (np.uint8 if bits == 8 else np.uint16)
+        for t, (image, png) in enumerate(zip(decoded, pngs)):
+            expected = np.repeat(png[..., None], 3, axis=2) if name == 'pha' else png
+            assert np.array_equal(image, expected), (name, t, np.abs(image.astype(int) - expected).max())
+    reader = VideoReader(tmp_path / 'fgr.mkv')  # its outputs get BT.709 Y'CbCr, limited range, as an image sequence's
+    assert reader.bit_depth == bits and (reader.colors.matrix, reader.colors.full_range) == (1, False)
+    for t, frame in enumerate(reader.frames()):
+        assert np.array_equal(frame.image, read_png(tmp_path / 'fgr' / f'{t:04d}.png'))
 
 
 def test_codec_and_container_errors(tmp_path):
@@ -221,7 +260,7 @@ def test_hdr_is_carried_through_or_refused(tmp_path):
 
 def test_input_matrix_and_range_are_kept(tmp_path):
     """A BT.601 full-range input is written back in BT.601 full range, its colours unchanged."""
-    writer = VideoWriter(tmp_path / 'sd.mkv', 30, codec='ffv1', colors=BT601_FULL)
+    writer = VideoWriter(tmp_path / 'sd.mkv', 30, codec='h264', quality=0, colors=BT601_FULL)  # lossless
     red = torch.tensor([0.9, 0.1, 0.2]).view(1, 3, 1, 1).expand(2, 3, 48, 64)
     writer.write(red)
     writer.close()
@@ -240,7 +279,7 @@ def test_cli_flags(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(inference, 'create_model', lambda *args, **kwargs: Passthrough())
     main(['--input-source', str(tmp_path / 'in.mp4'), '--output-foreground', str(tmp_path / 'fgr.mkv'),
           '--video-codec', 'ffv1', '--bit-depth', '10', '--premultiplied', '--disable-progress', '--checkpoint', 'x'])
-    assert stream_info(tmp_path / 'fgr.mkv')[:2] == ('ffv1', 'yuv444p10le')
+    assert stream_info(tmp_path / 'fgr.mkv')[:2] == ('ffv1', 'gbrp10le')
     main(['--input-source', str(tmp_path / 'in.mp4'), '--output-foreground', str(tmp_path / 'q.mp4'),
           '--video-quality', '30', '--disable-progress', '--checkpoint', 'x'])
     assert probe(tmp_path / 'q.mp4')['codec'] == 'h264'
