@@ -5,8 +5,11 @@
 where the frames are (the GPU on CUDA), `write_packed` encodes on the CPU; the converter runs
 them on different threads. Until `pack`, frames are the network's floats.
 """
+import io
 import os
 import re
+import struct
+import zlib
 from fractions import Fraction
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
@@ -248,9 +251,9 @@ def plays(path: str) -> bool:
 class ImageSequenceWriter:
     """Write frames as numbered images `0000.png`, `0001.png`... into a directory (created if needed).
 
-    It changes only files it wrote: the names written go to the hidden manifest `MANIFEST` in the
-    directory, and a numbered image of this writer's pattern that the manifest does not list (the
-    user's own) makes the constructor refuse the directory. Images an earlier run wrote are
+    The directory holds frames only, and the writer changes only frames it wrote: each carries
+    `MARK` in its first bytes (`save_image`), and a numbered image of this writer's pattern without
+    it (the user's own) makes the constructor refuse the directory. Frames an earlier run wrote are
     replaced; when the writer closes, those of them past this sequence's end (a longer earlier run)
     are removed, so that the directory holds this sequence; every other file is left alone.
 
@@ -261,7 +264,7 @@ class ImageSequenceWriter:
         bit_depth: 8 or 16 for png and tif (16-bit holds the levels between the 8-bit steps);
             for exr 16 (half float, the default) or 32 (float).
     """
-    MANIFEST = '.rvm-frames.txt'
+    MANIFEST = '.rvm-frames.txt'  # the list of frames older versions kept in the directory: removed when found
 
     def __init__(self, path: Union[str, os.PathLike], extension: str = 'jpg', bit_depth: Optional[int] = None):
         self.path = os.fspath(path)
@@ -275,7 +278,8 @@ class ImageSequenceWriter:
         self.options = {'compress_level': 1} if extension == 'png' else {}
         self.earlier = check_sequence_directory(self.path, extension)
         os.makedirs(self.path, exist_ok=True)
-        self.manifest = open(os.path.join(self.path, self.MANIFEST), 'a')  # lists `earlier` until close
+        if os.path.isfile(manifest := os.path.join(self.path, self.MANIFEST)):
+            os.remove(manifest)
 
     def write(self, frames: Tensor, pts: Optional[Sequence[int]] = None) -> None:
         """Write `[T, C, H, W]` frames in 0..1: C = 1 (gray), 3 (RGB) or 4 (RGBA)."""
@@ -296,36 +300,25 @@ class ImageSequenceWriter:
     def write_packed(self, images: np.ndarray, pts: Optional[Sequence[int]] = None) -> None:
         """Save the output of `pack` (`pts` is accepted for the writers' shared interface and unused)."""
         for image in images:
-            name = f'{self.counter:04d}.{self.extension}'
-            self.manifest.write(f'{name}\n')
-            self.manifest.flush()  # listed before it exists: a crash never leaves an unlisted frame of ours
-            save_image(os.path.join(self.path, name), image, self.options)
+            save_image(os.path.join(self.path, f'{self.counter:04d}.{self.extension}'), image, self.options)
             self.counter += 1
 
     def close(self) -> None:
-        """Remove the images an earlier run wrote past this sequence's end; rewrite the manifest."""
+        """Remove the frames an earlier run wrote past this sequence's end."""
         written = {f'{i:04d}.{self.extension}' for i in range(self.counter)}
         for name in sorted(self.earlier - written):
             if os.path.isfile(stale := os.path.join(self.path, name)):
                 os.remove(stale)
-        self.manifest.close()
-        with open(os.path.join(self.path, self.MANIFEST), 'w') as manifest:
-            manifest.write(''.join(f'{name}\n' for name in sorted(written)))
 
 
 def check_sequence_directory(path: str, extension: str) -> Set[str]:
-    """The frames an earlier ImageSequenceWriter wrote into directory `path` (its manifest's names
-    that exist), or ConversionError if the directory holds a numbered image it did not write."""
+    """The numbered `extension` images an earlier ImageSequenceWriter wrote into directory `path` (those
+    that carry its mark: `is_ours`), or ConversionError if the directory holds one it did not write."""
     if not os.path.isdir(path):
         return set()
-    manifest = os.path.join(path, ImageSequenceWriter.MANIFEST)
-    listed = set()
-    if os.path.isfile(manifest):
-        with open(manifest) as file:
-            listed = {line.strip() for line in file if line.strip()}
     pattern = re.compile(rf'\d{{4,}}\.{re.escape(extension)}')
     present = {name for name in os.listdir(path) if pattern.fullmatch(name)}
-    foreign = sorted(present - listed)
+    foreign = sorted(name for name in present if not is_ours(os.path.join(path, name)))
     if foreign:
         raise ConversionError(f'output {path} already holds {foreign[0]} ({len(foreign)} numbered images in all) that '
                               f'this tool did not write; refusing to overwrite them: choose another directory')
@@ -337,20 +330,74 @@ def image_bit_depths(extension: str) -> Tuple[int, ...]:
     return {'png': (8, 16), 'tif': (8, 16), 'tiff': (8, 16), 'exr': (16, 32)}.get(extension.lower(), (8,))
 
 
-def save_image(path: str, image: np.ndarray, options: Dict[str, Any]) -> None:
-    """Save `[H, W, C]` uint8 (PIL), uint16 (OpenCV: PNG or TIFF) or float (OpenEXR, channel A) to `path`."""
-    if image.dtype == np.uint8:
-        Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(path, **options)
-    elif image.dtype == np.uint16:
+# What every frame ImageSequenceWriter writes carries, in its first few hundred bytes: a PNG `tEXt`
+# chunk right after IHDR (`mark_png`), the TIFF Software tag (which both writers put before the
+# pixels), a JPEG comment, an EXR header attribute. Images of other formats (bmp...) carry none.
+MARK = 'Robust Video Matting'
+_HEAD = 4096  # the bytes of a file read for the mark: it lies within the first 400 in every format
+
+
+def is_ours(path: str) -> bool:
+    """Whether the file at `path` is a frame ImageSequenceWriter wrote: its first bytes carry `MARK`, which
+    a frame cut short by a crash keeps (it is written first), or it is empty (a crash before any byte)."""
+    try:
+        with open(path, 'rb') as file:
+            head = file.read(_HEAD)
+    except OSError:  # a folder of that name, an unreadable file: not ours to replace
+        return False
+    return not head or MARK.encode() in head
+
+
+def mark_png(data: bytes) -> bytes:
+    """PNG file `data` with a `tEXt` chunk `Software` = `MARK` right after IHDR (the 8-byte signature and
+    IHDR's 25 bytes), where reading a file's first 100 bytes finds it."""
+    if data[12:16] != b'IHDR':
+        raise ValueError('not a PNG file: IHDR does not follow the signature')
+    text = b'Software\0' + MARK.encode()
+    chunk = struct.pack('>I', len(text)) + b'tEXt' + text + struct.pack('>I', zlib.crc32(b'tEXt' + text))
+    return data[:33] + chunk + data[33:]
+
+
+def encode_image(image: np.ndarray, extension: str, options: Dict[str, Any]) -> bytes:
+    """`[H, W, C]` uint8 (PIL) or uint16 (PNG: OpenCV, TIFF: tifffile) as the bytes of an `extension` file
+    that carries `MARK`."""
+    extension = extension.lower()
+    if image.dtype == np.uint16 and extension == 'png':
         import cv2  # opencv-python-headless: requirements_outputs.txt
         order = {1: [0], 3: [2, 1, 0], 4: [2, 1, 0, 3]}[image.shape[2]]  # OpenCV's BGR(A)
-        if not cv2.imwrite(path, np.ascontiguousarray(image[..., order]), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-            raise OSError(f'could not write {path}')
-    else:
+        encoded, data = cv2.imencode('.png', np.ascontiguousarray(image[..., order]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        if not encoded:
+            raise OSError(f'OpenCV could not encode a {image.shape[1]}x{image.shape[0]} 16-bit PNG')
+        return mark_png(data.tobytes())
+    buffer = io.BytesIO()
+    if image.dtype == np.uint16:
+        import tifffile  # tifffile: requirements_outputs.txt
+        # Deflate at level 1 with the horizontal predictor: about as fast as OpenCV's LZW, and smaller files.
+        tifffile.imwrite(buffer, image[..., 0] if image.shape[2] == 1 else image, software=MARK, metadata=None,
+                         photometric='minisblack' if image.shape[2] == 1 else 'rgb',
+                         extrasamples=['unassalpha'] if image.shape[2] == 4 else None,
+                         compression='zlib', compressionargs={'level': 1}, predictor=True)
+        return buffer.getvalue()
+    pil_format = Image.registered_extensions().get(f'.{extension}')
+    if pil_format is None:
+        raise ValueError(f'PIL knows no image format with the extension .{extension}')
+    marks = {'JPEG': {'comment': MARK}, 'TIFF': {'tiffinfo': {305: MARK}}}.get(pil_format, {})
+    Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(buffer, pil_format, **options, **marks)
+    return mark_png(buffer.getvalue()) if pil_format == 'PNG' else buffer.getvalue()
+
+
+def save_image(path: str, image: np.ndarray, options: Dict[str, Any]) -> None:
+    """Save `[H, W, C]` uint8, uint16 (`encode_image`) or float (OpenEXR, channel A) to `path`, with `MARK` in its
+    first bytes: images are written at once, EXR's header (with the mark) before its pixels."""
+    if image.dtype.kind == 'f':
         import OpenEXR  # OpenEXR: requirements_outputs.txt
-        header = {'compression': OpenEXR.ZIP_COMPRESSION, 'type': OpenEXR.scanlineimage}
+        header = {'compression': OpenEXR.ZIP_COMPRESSION, 'type': OpenEXR.scanlineimage, 'software': MARK}
         with OpenEXR.File(header, {'A': np.ascontiguousarray(image[..., 0])}) as file:
             file.write(path)
+        return
+    data = encode_image(image, os.path.splitext(path)[1][1:], options)
+    with open(path, 'wb') as file:
+        file.write(data)
 
 
 Writer = Union[VideoWriter, ImageSequenceWriter]

@@ -10,10 +10,10 @@ from torch import nn
 
 import inference
 from inference import convert_video, main
-from media import make_video, probe, visible
+from media import entries, make_video, probe
 from streaming import ConversionError, ConversionPlan, VideoReader
 from streaming.color import BT709, Colors
-from streaming.writers import VideoWriter
+from streaming.writers import MARK, ImageSequenceWriter, VideoWriter, check_sequence_directory
 
 PQ = Colors(matrix=9, primaries=9, transfer=16)       # BT.2020 PQ (HDR10)
 BT601_FULL = Colors(matrix=5, primaries=6, transfer=6, full_range=True)
@@ -193,7 +193,8 @@ def test_alpha_sequences_hold_values_between_8_bit_steps(tmp_path, output_type, 
     make_video(tmp_path / 'in.mp4', size=(1000, 8), frames=2)
     convert_video(Passthrough(), str(tmp_path / 'in.mp4'), output_alpha=tmp_path / 'pha', output_type=output_type,
                   bit_depth=bit_depth, progress=False)
-    assert visible(tmp_path / 'pha') == [f'0000.{extension}', f'0001.{extension}']
+    assert entries(tmp_path / 'pha') == [f'0000.{extension}', f'0001.{extension}']
+    assert check_sequence_directory(str(tmp_path / 'pha'), extension) == {f'0000.{extension}', f'0001.{extension}'}
     path = str(tmp_path / 'pha' / f'0001.{extension}')
     if extension == 'exr':
         with OpenEXR.File(path) as file:
@@ -208,6 +209,34 @@ def test_alpha_sequences_hold_values_between_8_bit_steps(tmp_path, output_type, 
     between = np.abs(pha[0] * 255 - np.round(pha[0] * 255)) > 0.1  # off the 8-bit grid
     assert between.mean() > 0.5
     assert len(np.unique(pha)) > 600
+
+
+def write_users_image(path, extension: str, bits: int) -> None:
+    """A numbered image as another program writes it: no mark of this tool."""
+    image = np.full((6, 8), 7, np.uint8 if bits == 8 else np.uint16)
+    if extension == 'exr':
+        with OpenEXR.File({'type': OpenEXR.scanlineimage}, {'A': image.astype(np.float16)}) as file:
+            file.write(str(path))
+    else:
+        cv2.imwrite(str(path), image)
+
+
+@pytest.mark.parametrize('extension, bits', [('png', 8), ('png', 16), ('tif', 8), ('tif', 16), ('jpg', 8),
+                                             ('exr', 16), ('exr', 32)])
+def test_frames_carry_the_mark_in_their_first_bytes(tmp_path, extension, bits):
+    """Ownership is read from the frames: each carries the mark near its start (PNG: within the first
+    100 bytes), so a frame cut short by a crash is still this tool's, and an image without it is not."""
+    writer = ImageSequenceWriter(tmp_path / 'seq', extension, bits)
+    writer.write(torch.rand(2, 1, 6, 8))
+    writer.close()
+    data = (tmp_path / 'seq' / f'0001.{extension}').read_bytes()
+    end = data.find(MARK.encode()) + len(MARK)
+    assert len(MARK) <= end <= (100 if extension == 'png' else 400)
+    (tmp_path / 'seq' / f'0001.{extension}').write_bytes(data[:end])  # a crash right after the mark
+    assert check_sequence_directory(str(tmp_path / 'seq'), extension) == {f'0000.{extension}', f'0001.{extension}'}
+    write_users_image(tmp_path / 'seq' / f'0002.{extension}', extension, bits)
+    with pytest.raises(ConversionError, match=rf'already holds 0002.{extension} \(1 numbered images'):
+        ImageSequenceWriter(tmp_path / 'seq', extension, bits)
 
 
 def test_premultiplied_and_straight_alpha(tmp_path):
