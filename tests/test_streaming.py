@@ -308,7 +308,8 @@ def test_image_sequence_writer(tmp_path):
     # the folder holds the frames and nothing else, so that a reader of every file in it reads them all
     assert entries(tmp_path / 'seq') == ['0000.png', '0001.png', '0002.png']
     read = read_like_original_rvm(tmp_path / 'seq')
-    expected = [image[..., 0] if image.shape[2] == 1 else image for chunk in frames for image in to_images(chunk).numpy()]
+    expected = [image[..., 0] if image.shape[2] == 1 else image
+                for chunk in frames for image in to_images(chunk).numpy()]
     assert [image.shape for image in read] == [(6, 8, 4), (6, 8, 4), (6, 8)]
     assert all(np.array_equal(a, b) for a, b in zip(read, expected))
     # a shorter run into the same directory: its frames replace the first ones, the rest are removed;

@@ -13,7 +13,8 @@ from typing import Optional
 
 import av
 
-from ..formats import TRANSPARENT_VIDEO_EXTENSIONS, VIDEO_EXTENSIONS, ConversionError, Encoding, check_writable, video_codec
+from ..formats import (TRANSPARENT_VIDEO_EXTENSIONS, VIDEO_EXTENSIONS, ConversionError, Encoding, check_writable,
+                       video_codec)
 from ..threads import ThreadedWriter, Turns
 from ..writers import ImageSequenceWriter, VideoWriter, check_sequence_directory
 from .frame import LiveFrame
@@ -126,13 +127,14 @@ class StreamWriter(VideoWriter):
 
     def __init__(self, url: str, frame_rate: float, bit_rate: int):
         self.format = STREAM_FORMATS[url.split('://', 1)[0].lower()]
-        options = {'flush_packets': '1'} if self.format == 'mpegts' else {}
+        muxing = {'flush_packets': '1'} if self.format == 'mpegts' else {}
         try:
-            container = av.open(url, mode='w', format=self.format, options=options)
+            container = av.open(url, mode='w', format=self.format, options=muxing)
         except (av.error.FFmpegError, OSError) as e:
             raise SinkError(f'stream {url}: cannot open it ({getattr(e, "strerror", None) or e})') from e
         rate = Fraction(frame_rate).limit_denominator(1001)
-        live = Encoding('h264', 'yuv420p', 8, {'preset': 'ultrafast', 'tune': 'zerolatency', 'g': str(round(rate))}, None)
+        x264 = {'preset': 'ultrafast', 'tune': 'zerolatency', 'g': str(round(rate))}
+        live = Encoding('h264', 'yuv420p', 8, x264, None)
         super().__init__(url, rate, bit_rate, time_base=Fraction(1, 1000), encoding=live, container=container)
 
 
