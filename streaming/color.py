@@ -58,9 +58,13 @@ BT709 = Colors()  # HD video, and what image sequences are written out as
 
 def frame_colors(frame: av.VideoFrame) -> Colors:
     """The colours `frame`'s stream is tagged with; for untagged ones what players assume: the BT.709
-    matrix from 1280 wide or above 576 lines, else BT.601 (with its primaries and transfer)."""
+    matrix from 1280 wide or above 576 lines, else BT.601 (with its primaries and transfer).
+
+    RGB frames (FFV1 RGB, GIF) have no Y'CbCr matrix or range: outputs of them are written as those of
+    an image sequence, in BT.709 (the BT.2020 matrix with BT.2020 primaries, as HDR10 has it), limited range.
+    """
     colorspace, primaries, transfer = int(frame.colorspace), int(frame.color_primaries), int(frame.color_trc)
-    hd = frame.width >= 1280 or frame.height > 576
+    hd = frame.format.is_rgb or frame.width >= 1280 or frame.height > 576
     if colorspace == 2:  # unspecified
         colorspace = int(Colorspace.ITU709 if hd else Colorspace.ITU601)
     if primaries == 2:
@@ -68,12 +72,16 @@ def frame_colors(frame: av.VideoFrame) -> Colors:
                         else ColorPrimaries.SMPTE170M)
     if transfer == 2:
         transfer = int(ColorTrc.BT709 if hd else ColorTrc.SMPTE170M)
+    if frame.format.is_rgb:
+        return Colors(int(Colorspace.BT2020 if primaries == ColorPrimaries.BT2020 else Colorspace.ITU709),
+                      primaries, transfer, False)
     full = frame.color_range == ColorRange.JPEG or frame.format.name.startswith('yuvj')
     return Colors(colorspace, primaries, transfer, full)
 
 
 def source_colors(frame: av.VideoFrame) -> Dict[str, Any]:
-    """`to_ndarray` keywords that read `frame`'s Y'CbCr as RGB: its matrix and range (see `frame_colors`)."""
+    """`to_ndarray` keywords that read `frame`'s Y'CbCr as RGB: its matrix and range (see `frame_colors`;
+    swscale ignores them for RGB frames, which it only repacks)."""
     colors = frame_colors(frame)
     return {'src_colorspace': colors.matrix, 'src_color_range': ColorRange.JPEG if colors.full_range else ColorRange.MPEG}
 

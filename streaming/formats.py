@@ -54,8 +54,10 @@ CODECS = {
     'vp9': Codec('libvpx-vp9', {(8, False): 'yuv420p', (8, True): 'yuva420p'}, VP9_OPTIONS, 'crf', 20, (0, 63), 8),
     'prores': Codec('prores_ks', {(10, False): 'yuv422p10le'}, {'profile': '3'}),  # 422 HQ
     'prores4444': Codec('prores_ks', {(10, False): 'yuv444p10le', (10, True): 'yuva444p10le'}, PRORES_4444_OPTIONS),
-    'ffv1': Codec('ffv1', {(8, False): 'yuv444p', (10, False): 'yuv444p10le', (16, False): 'yuv444p16le',
-                           (8, True): 'yuva444p', (10, True): 'yuva444p10le', (16, True): 'yuva444p16le'},
+    # FFV1 stores RGB as it is (GBR planes; bgr0 and bgra at 8 bits, FFV1's own 8-bit RGB), so that it decodes back to
+    # exactly the samples of a PNG or TIFF output: in Y'CbCr the conversion alone lost up to 2 levels.
+    'ffv1': Codec('ffv1', {(8, False): 'bgr0', (10, False): 'gbrp10le', (16, False): 'gbrp16le',
+                           (8, True): 'bgra', (10, True): 'gbrap10le', (16, True): 'gbrap16le'},
                   {'level': '3', 'slices': '4', 'slicecrc': '1', 'threads': _THREADS}, auto_bits=16),
 }
 # What each container holds, the first its default (and for transparent video, the first with alpha).

@@ -5,8 +5,11 @@
 where the frames are (the GPU on CUDA), `write_packed` encodes on the CPU; the converter runs
 them on different threads. Until `pack`, frames are the network's floats.
 """
+import io
 import os
 import re
+import struct
+import zlib
 from fractions import Fraction
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
@@ -20,7 +23,7 @@ from torch import Tensor
 
 from .audio import AudioTrack
 from .color import BT709, Colors, to_images, to_yuv420
-from .formats import ConversionError, container_options, mp4_boxes, video_codec
+from .formats import ConversionError, Encoding, container_options, mp4_boxes, video_codec
 from .images import Size
 
 
@@ -34,9 +37,11 @@ def to_fraction(rate: Union[int, float, Fraction]) -> Fraction:
     return Fraction(rate).limit_denominator(1001)
 
 
-# `av.VideoFrame.from_ndarray` formats of `to_images`' output, by (channels, 16 bits).
-_IMAGE_FORMATS = {(1, False): 'gray', (3, False): 'rgb24', (4, False): 'rgba',
-                  (1, True): 'gray16le', (3, True): 'rgb48le', (4, True): 'rgba64le'}
+# `av.VideoFrame.from_ndarray` formats of `to_images`' output, by (channels, bits). 10-bit images are made for
+# RGB streams only (FFV1), in their own planar format: swscale would truncate 16-bit samples to 10 bits, not round them.
+_IMAGE_FORMATS = {(1, 8): 'gray', (3, 8): 'rgb24', (4, 8): 'rgba', (1, 16): 'gray16le', (3, 16): 'rgb48le',
+                  (4, 16): 'rgba64le', (3, 10): 'gbrp10le', (4, 10): 'gbrap10le'}
+RGB_MATRIX = 0  # FFmpeg's AVCOL_SPC_RGB: the tag of a stream with no Y'CbCr matrix (GBR planes: FFV1 RGB)
 
 
 class VideoWriter:
@@ -46,8 +51,9 @@ class VideoWriter:
     .mkv and .avi, VP9 for .webm; with `transparent=True`, ProRes 4444 for .mov, VP9 with alpha for
     .webm, FFV1 for .mkv. Constant quality (the codec's CRF) unless `bit_rate` is given. Colors are
     written in `colors`' matrix and range and the stream is tagged with them (default BT.709, limited
-    range). I420 and 4:2:2 (ProRes HQ) need even sizes: an odd width or height is padded by repeating
-    the last column or row.
+    range); RGB streams (FFV1) hold the RGB samples an image sequence would, tagged as RGB, full
+    range, with `colors`' primaries and transfer. I420 and 4:2:2 (ProRes HQ) need even sizes: an odd
+    width or height is padded by repeating the last column or row.
 
     Crash-safe as it is written: MP4 and MOV are fragmented (a self-contained fragment per second)
     and every packet is flushed, so a process killed outright leaves a file that plays up to about
@@ -66,18 +72,27 @@ class VideoWriter:
         quality: the codec's constant-quality value (CRF; lower is better), None for its default.
         bit_depth: 8, 10 or 16 (FFV1); None: `source_bits`, as far as the codec goes by default.
         colors: the output's colour tags and the matrix and range its samples are converted into.
+        encoding: how to encode, instead of what `formats.video_codec` makes of the extension, codec,
+            bit depth and quality (a network stream's live H.264).
+        container: an output opened elsewhere (a network stream) instead of a file at `path`, which
+            then only names it in messages; `close` closes it.
     """
 
     def __init__(self, path: Union[str, os.PathLike], frame_rate: Union[int, float, Fraction],
                  bit_rate: Optional[int] = None, transparent: bool = False, time_base: Optional[Fraction] = None,
                  audio_source: Optional[str] = None, codec: Optional[str] = None, quality: Optional[float] = None,
-                 bit_depth: Optional[int] = None, source_bits: int = 8, colors: Colors = BT709):
+                 bit_depth: Optional[int] = None, source_bits: int = 8, colors: Colors = BT709,
+                 encoding: Optional[Encoding] = None, container: Optional[av.container.OutputContainer] = None):
         self.path = os.fspath(path)
         self.ext = os.path.splitext(self.path)[1].lower()
-        self.encoding = video_codec(self.path, transparent, codec, bit_depth, source_bits, quality)
+        self.encoding = encoding or video_codec(self.path, transparent, codec, bit_depth, source_bits, quality)
         self.codec, self.pix_fmt = self.encoding.encoder, self.encoding.pix_fmt
+        self.rgb = av.VideoFormat(self.pix_fmt).is_rgb
         self.colors = colors.writable()
-        self.color_range = ColorRange.JPEG if self.colors.full_range else ColorRange.MPEG
+        self.matrix = RGB_MATRIX if self.rgb else self.colors.matrix
+        self.color_range = ColorRange.JPEG if self.rgb or self.colors.full_range else ColorRange.MPEG
+        # RGB streams get images at their own depth; others 8 or 16 bits, which FFmpeg converts to the stream's format.
+        self.image_bits = self.encoding.bits if self.rgb else 8 if self.encoding.bits <= 8 else 16
         self.frame_rate = to_fraction(frame_rate)
         self.time_base = Fraction(time_base) if time_base is not None else 1 / self.frame_rate
         self.bit_rate = bit_rate
@@ -85,7 +100,7 @@ class VideoWriter:
         self.audio_source = audio_source
         self.i420 = self.pix_fmt in ('yuv420p', 'yuv420p10le')
         self.subsampled = self.i420 or '422' in self.pix_fmt  # libvpx takes odd sizes through FFmpeg's conversion
-        self.container = av.open(self.path, mode='w', options=container_options(self.ext))
+        self.container = container or av.open(self.path, mode='w', options=container_options(self.ext))
         self.size: Optional[Size] = None
         self.stream: Optional[av.VideoStream] = None
         self.audio: Optional[AudioTrack] = None
@@ -103,7 +118,8 @@ class VideoWriter:
         """`[T, C, H, W]` frames in 0..1 as the data `write_packed` takes, on their device: quantised here
         to the stream's bit depth (uint8 for 8 bits, else uint16), the network's floats until now.
 
-        I420 planes `[T, H * 3 // 2, W]` (see `to_yuv420`) for 4:2:0 streams, else `[T, H, W, C]`
+        I420 planes `[T, H * 3 // 2, W]` (see `to_yuv420`) for 4:2:0 streams; `[T, H, W, C]` RGB(A)
+        images at the stream's bit depth for RGB streams (gray as R = G = B); else `[T, H, W, C]`
         images (16-bit above 8 bits), which FFmpeg converts to the stream's format. Odd sizes of
         subsampled formats are padded.
         """
@@ -119,7 +135,9 @@ class VideoWriter:
             frames = F.pad(frames, (0, size[0] % 2, 0, size[1] % 2), mode='replicate')
         if self.i420:
             return to_yuv420(frames, self.colors, self.encoding.bits)
-        return to_images(frames, 8 if self.encoding.bits <= 8 else 16)
+        if self.rgb and channels == 1:
+            frames = frames.expand(-1, 3, -1, -1)
+        return to_images(frames, self.image_bits)
 
     def write_packed(self, packed: np.ndarray, pts: Optional[Sequence[int]] = None) -> None:
         """Encode the output of `pack`, as a CPU array, shown at `pts` (default: one frame after another)."""
@@ -131,11 +149,12 @@ class VideoWriter:
                 frame = av.VideoFrame.from_ndarray(packed[t], format=self.pix_fmt)
             else:
                 image = packed[t]
-                fmt = _IMAGE_FORMATS[image.shape[2], image.dtype == np.uint16]
+                fmt = _IMAGE_FORMATS[image.shape[2], self.image_bits]
                 frame = av.VideoFrame.from_ndarray(image[..., 0] if image.shape[2] == 1 else image, format=fmt)
-                frame = frame.reformat(format=self.pix_fmt, **self.colors.reformat_options())
+                if fmt != self.pix_fmt:
+                    frame = frame.reformat(format=self.pix_fmt, **self.colors.reformat_options())
             # Tagged per frame too: some encoders (ProRes) write the frame's tags into each frame's header.
-            frame.colorspace, frame.color_range = self.colors.matrix, self.color_range
+            frame.colorspace, frame.color_range = self.matrix, self.color_range
             frame.color_primaries, frame.color_trc = self.colors.primaries, self.colors.transfer
             frame.pts = self.count if pts is None else int(pts[t])
             if frame.pts <= self.last_pts:
@@ -157,7 +176,7 @@ class VideoWriter:
             self.stream.bit_rate = 0  # libvpx's constant quality: a CRF without a bit rate cap
         context = self.stream.codec_context
         context.time_base = self.time_base
-        context.colorspace, context.color_range = self.colors.matrix, self.color_range
+        context.colorspace, context.color_range = self.matrix, self.color_range
         context.color_primaries, context.color_trc = self.colors.primaries, self.colors.transfer
         self.stream.options = options
         if self.audio_source is not None:
@@ -232,9 +251,9 @@ def plays(path: str) -> bool:
 class ImageSequenceWriter:
     """Write frames as numbered images `0000.png`, `0001.png`... into a directory (created if needed).
 
-    It changes only files it wrote: the names written go to the hidden manifest `MANIFEST` in the
-    directory, and a numbered image of this writer's pattern that the manifest does not list (the
-    user's own) makes the constructor refuse the directory. Images an earlier run wrote are
+    The directory holds frames only, and the writer changes only frames it wrote: each carries
+    `MARK` in its first bytes (`save_image`), and a numbered image of this writer's pattern without
+    it (the user's own) makes the constructor refuse the directory. Frames an earlier run wrote are
     replaced; when the writer closes, those of them past this sequence's end (a longer earlier run)
     are removed, so that the directory holds this sequence; every other file is left alone.
 
@@ -245,7 +264,7 @@ class ImageSequenceWriter:
         bit_depth: 8 or 16 for png and tif (16-bit holds the levels between the 8-bit steps);
             for exr 16 (half float, the default) or 32 (float).
     """
-    MANIFEST = '.rvm-frames.txt'
+    MANIFEST = '.rvm-frames.txt'  # the list of frames older versions kept in the directory: removed when found
 
     def __init__(self, path: Union[str, os.PathLike], extension: str = 'jpg', bit_depth: Optional[int] = None):
         self.path = os.fspath(path)
@@ -259,7 +278,8 @@ class ImageSequenceWriter:
         self.options = {'compress_level': 1} if extension == 'png' else {}
         self.earlier = check_sequence_directory(self.path, extension)
         os.makedirs(self.path, exist_ok=True)
-        self.manifest = open(os.path.join(self.path, self.MANIFEST), 'a')  # lists `earlier` until close
+        if os.path.isfile(manifest := os.path.join(self.path, self.MANIFEST)):
+            os.remove(manifest)
 
     def write(self, frames: Tensor, pts: Optional[Sequence[int]] = None) -> None:
         """Write `[T, C, H, W]` frames in 0..1: C = 1 (gray), 3 (RGB) or 4 (RGBA)."""
@@ -280,36 +300,25 @@ class ImageSequenceWriter:
     def write_packed(self, images: np.ndarray, pts: Optional[Sequence[int]] = None) -> None:
         """Save the output of `pack` (`pts` is accepted for the writers' shared interface and unused)."""
         for image in images:
-            name = f'{self.counter:04d}.{self.extension}'
-            self.manifest.write(f'{name}\n')
-            self.manifest.flush()  # listed before it exists: a crash never leaves an unlisted frame of ours
-            save_image(os.path.join(self.path, name), image, self.options)
+            save_image(os.path.join(self.path, f'{self.counter:04d}.{self.extension}'), image, self.options)
             self.counter += 1
 
     def close(self) -> None:
-        """Remove the images an earlier run wrote past this sequence's end; rewrite the manifest."""
+        """Remove the frames an earlier run wrote past this sequence's end."""
         written = {f'{i:04d}.{self.extension}' for i in range(self.counter)}
         for name in sorted(self.earlier - written):
             if os.path.isfile(stale := os.path.join(self.path, name)):
                 os.remove(stale)
-        self.manifest.close()
-        with open(os.path.join(self.path, self.MANIFEST), 'w') as manifest:
-            manifest.write(''.join(f'{name}\n' for name in sorted(written)))
 
 
 def check_sequence_directory(path: str, extension: str) -> Set[str]:
-    """The frames an earlier ImageSequenceWriter wrote into directory `path` (its manifest's names
-    that exist), or ConversionError if the directory holds a numbered image it did not write."""
+    """The numbered `extension` images an earlier ImageSequenceWriter wrote into directory `path` (those
+    that carry its mark: `is_ours`), or ConversionError if the directory holds one it did not write."""
     if not os.path.isdir(path):
         return set()
-    manifest = os.path.join(path, ImageSequenceWriter.MANIFEST)
-    listed = set()
-    if os.path.isfile(manifest):
-        with open(manifest) as file:
-            listed = {line.strip() for line in file if line.strip()}
     pattern = re.compile(rf'\d{{4,}}\.{re.escape(extension)}')
     present = {name for name in os.listdir(path) if pattern.fullmatch(name)}
-    foreign = sorted(present - listed)
+    foreign = sorted(name for name in present if not is_ours(os.path.join(path, name)))
     if foreign:
         raise ConversionError(f'output {path} already holds {foreign[0]} ({len(foreign)} numbered images in all) that '
                               f'this tool did not write; refusing to overwrite them: choose another directory')
@@ -321,20 +330,74 @@ def image_bit_depths(extension: str) -> Tuple[int, ...]:
     return {'png': (8, 16), 'tif': (8, 16), 'tiff': (8, 16), 'exr': (16, 32)}.get(extension.lower(), (8,))
 
 
-def save_image(path: str, image: np.ndarray, options: Dict[str, Any]) -> None:
-    """Save `[H, W, C]` uint8 (PIL), uint16 (OpenCV: PNG or TIFF) or float (OpenEXR, channel A) to `path`."""
-    if image.dtype == np.uint8:
-        Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(path, **options)
-    elif image.dtype == np.uint16:
+# What every frame ImageSequenceWriter writes carries, in its first few hundred bytes: a PNG `tEXt`
+# chunk right after IHDR (`mark_png`), the TIFF Software tag (which both writers put before the
+# pixels), a JPEG comment, an EXR header attribute. Images of other formats (bmp...) carry none.
+MARK = 'Robust Video Matting'
+_HEAD = 4096  # the bytes of a file read for the mark: it lies within the first 400 in every format
+
+
+def is_ours(path: str) -> bool:
+    """Whether the file at `path` is a frame ImageSequenceWriter wrote: its first bytes carry `MARK`, which
+    a frame cut short by a crash keeps (it is written first), or it is empty (a crash before any byte)."""
+    try:
+        with open(path, 'rb') as file:
+            head = file.read(_HEAD)
+    except OSError:  # a folder of that name, an unreadable file: not ours to replace
+        return False
+    return not head or MARK.encode() in head
+
+
+def mark_png(data: bytes) -> bytes:
+    """PNG file `data` with a `tEXt` chunk `Software` = `MARK` right after IHDR (the 8-byte signature and
+    IHDR's 25 bytes), where reading a file's first 100 bytes finds it."""
+    if data[12:16] != b'IHDR':
+        raise ValueError('not a PNG file: IHDR does not follow the signature')
+    text = b'Software\0' + MARK.encode()
+    chunk = struct.pack('>I', len(text)) + b'tEXt' + text + struct.pack('>I', zlib.crc32(b'tEXt' + text))
+    return data[:33] + chunk + data[33:]
+
+
+def encode_image(image: np.ndarray, extension: str, options: Dict[str, Any]) -> bytes:
+    """`[H, W, C]` uint8 (PIL) or uint16 (PNG: OpenCV, TIFF: tifffile) as the bytes of an `extension` file
+    that carries `MARK`."""
+    extension = extension.lower()
+    if image.dtype == np.uint16 and extension == 'png':
         import cv2  # opencv-python-headless: requirements/outputs.txt
         order = {1: [0], 3: [2, 1, 0], 4: [2, 1, 0, 3]}[image.shape[2]]  # OpenCV's BGR(A)
-        if not cv2.imwrite(path, np.ascontiguousarray(image[..., order]), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-            raise OSError(f'could not write {path}')
-    else:
+        encoded, data = cv2.imencode('.png', np.ascontiguousarray(image[..., order]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        if not encoded:
+            raise OSError(f'OpenCV could not encode a {image.shape[1]}x{image.shape[0]} 16-bit PNG')
+        return mark_png(data.tobytes())
+    buffer = io.BytesIO()
+    if image.dtype == np.uint16:
+        import tifffile  # tifffile: requirements/outputs.txt
+        # Deflate at level 1 with the horizontal predictor: about as fast as OpenCV's LZW, and smaller files.
+        tifffile.imwrite(buffer, image[..., 0] if image.shape[2] == 1 else image, software=MARK, metadata=None,
+                         photometric='minisblack' if image.shape[2] == 1 else 'rgb',
+                         extrasamples=['unassalpha'] if image.shape[2] == 4 else None,
+                         compression='zlib', compressionargs={'level': 1}, predictor=True)
+        return buffer.getvalue()
+    pil_format = Image.registered_extensions().get(f'.{extension}')
+    if pil_format is None:
+        raise ValueError(f'PIL knows no image format with the extension .{extension}')
+    marks = {'JPEG': {'comment': MARK}, 'TIFF': {'tiffinfo': {305: MARK}}}.get(pil_format, {})
+    Image.fromarray(image[..., 0] if image.shape[2] == 1 else image).save(buffer, pil_format, **options, **marks)
+    return mark_png(buffer.getvalue()) if pil_format == 'PNG' else buffer.getvalue()
+
+
+def save_image(path: str, image: np.ndarray, options: Dict[str, Any]) -> None:
+    """Save `[H, W, C]` uint8, uint16 (`encode_image`) or float (OpenEXR, channel A) to `path`, with `MARK` in its
+    first bytes: images are written at once, EXR's header (with the mark) before its pixels."""
+    if image.dtype.kind == 'f':
         import OpenEXR  # OpenEXR: requirements/outputs.txt
-        header = {'compression': OpenEXR.ZIP_COMPRESSION, 'type': OpenEXR.scanlineimage}
+        header = {'compression': OpenEXR.ZIP_COMPRESSION, 'type': OpenEXR.scanlineimage, 'software': MARK}
         with OpenEXR.File(header, {'A': np.ascontiguousarray(image[..., 0])}) as file:
             file.write(path)
+        return
+    data = encode_image(image, os.path.splitext(path)[1][1:], options)
+    with open(path, 'wb') as file:
+        file.write(data)
 
 
 Writer = Union[VideoWriter, ImageSequenceWriter]

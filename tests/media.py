@@ -1,4 +1,5 @@
 """Small media files for the conversion tests, made with PyAV (nothing is downloaded)."""
+import os
 import struct
 from pathlib import Path
 from fractions import Fraction
@@ -6,6 +7,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import av
 import numpy as np
+from PIL import Image
 
 
 def frame_color(i: int) -> Tuple[int, int, int]:
@@ -102,5 +104,16 @@ def decode_rgb(path) -> List[np.ndarray]:
 
 
 def visible(directory) -> List[str]:
-    """The names in `directory` that a file browser shows (not the writers' hidden manifest)."""
+    """The names in `directory` that a file browser shows (not hidden ones)."""
     return sorted(p.name for p in Path(directory).iterdir() if not p.name.startswith('.'))
+
+
+def entries(directory) -> List[str]:
+    """Every name in `directory`, hidden ones too, sorted."""
+    return sorted(os.listdir(directory))
+
+
+def read_like_original_rvm(directory) -> List[np.ndarray]:
+    """The frames of `directory` as the original RVM's ImageSequenceReader reads them: every name in
+    `sorted(os.listdir(path))` opened with PIL (it fails on any file that is not an image)."""
+    return [np.asarray(Image.open(os.path.join(directory, name))) for name in sorted(os.listdir(directory))]

@@ -1,6 +1,6 @@
 """The live path in process (streaming.live): drops and latency with a source faster than the
 network, the faults (a source that never connects, stops midway, stdin closed, a sink that fails),
-state resets, sinks that are missing on this machine, and the adaptive ratio.
+state resets, sinks that are missing on this machine, the stream's packing, and the adaptive ratio.
 
 The network runs with one thread here (see test_live_stream.py for why).
 """
@@ -12,18 +12,22 @@ import statistics
 import subprocess
 import threading
 import time
+from fractions import Fraction
 
+import av
 import numpy as np
 import pytest
+import torch
 
 from media import make_video, probe
 from model import create_model
-from streaming import Matter
+from streaming import Matter, VideoWriter
+from streaming.color import to_yuv420
 from streaming.live import Captured, LiveSession, SinkError, Source, SourceError, open_sink
 from streaming.live import sinks as live_sinks
 from streaming.live.adaptive import RAISE_MARGIN, WINDOW, RatioController, ladder
+from streaming.live.sinks import StdoutSink, StreamWriter, recording
 from streaming.matter import state_sizes
-from streaming.live.sinks import StdoutSink, recording
 from streaming.live.sources import RawSource, open_source
 
 SIZE = (64, 48)
@@ -233,6 +237,48 @@ def test_stream_sink_sends_mpegts_over_udp(tmp_path, matter):
     assert all(b.pts > a.pts for a, b in zip(received, received[1:]))
     # The composition over green came through (H.264 is lossy: roughly).
     assert np.abs(received[-1].image.astype(int) - frames[-1].image()).mean() < 12
+
+
+def test_stream_is_packed_as_every_video_output_is(tmp_path):
+    """A stream's frames go through `VideoWriter.pack` (color.to_yuv420, BT.709 limited range) like a
+    file's: with the stream's encoder settings, a file of the same frames decodes to the very planes
+    received over TCP (a packing that differs by one level anywhere changes what the encoder makes)."""
+    frames = torch.rand(6, 3, 48, 64, generator=torch.Generator().manual_seed(0))
+    pts = [round(t * 1000 / 30) for t in range(len(frames))]
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        url = f'tcp://127.0.0.1:{s.getsockname()[1]}'
+    received = []
+
+    def receive():
+        with av.open(url, format='mpegts', options={'listen': '1'}, timeout=30) as container:
+            received.extend((frame.to_ndarray(), int(frame.colorspace), int(frame.color_range))
+                            for frame in container.decode(video=0))
+    receiver = threading.Thread(target=receive)
+    receiver.start()
+    deadline = time.monotonic() + 20
+    while True:  # until the receiver listens
+        try:
+            writer = StreamWriter(url, 30, 2_000_000)
+            break
+        except SinkError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    writer.write(frames, pts)
+    writer.close()
+    receiver.join(30)
+    file = VideoWriter(tmp_path / 'same.ts', 30, 2_000_000, time_base=Fraction(1, 1000), encoding=writer.encoding)
+    file.write(frames, pts)
+    file.close()
+    with av.open(str(tmp_path / 'same.ts')) as container:
+        expected = [frame.to_ndarray() for frame in container.decode(video=0)]
+    assert len(received) == len(expected) == 6
+    assert all((colorspace, color_range) == (1, 1) for _, colorspace, color_range in received)  # tagged BT.709, limited
+    for (planes, _, _), same in zip(received, expected):
+        assert np.array_equal(planes, same)
+    packed = to_yuv420(frames).numpy()
+    assert np.abs(np.stack([planes for planes, _, _ in received]).astype(int) - packed).mean() < 0.5  # codec noise
 
 
 def test_ratio_change_resizes_states_going_down_and_resets_going_up(matter):

@@ -10,10 +10,10 @@ from torch import nn
 
 import inference
 from inference import convert_video, main
-from media import make_video, probe, visible
+from media import entries, make_video, probe
 from streaming import ConversionError, ConversionOptions, ConversionPlan, VideoReader
 from streaming.color import BT709, Colors
-from streaming.writers import VideoWriter
+from streaming.writers import MARK, ImageSequenceWriter, VideoWriter, check_sequence_directory
 
 PQ = Colors(matrix=9, primaries=9, transfer=16)       # BT.2020 PQ (HDR10)
 BT601_FULL = Colors(matrix=5, primaries=6, transfer=6, full_range=True)
@@ -39,8 +39,8 @@ def ramp(width=1024, height=16, frames=2) -> torch.Tensor:
 
 
 def write_source(path, colors: Colors, bits: int, size=(1024, 16), frames=2) -> None:
-    """A lossless FFV1 clip of `ramp()` at `bits` (8 or 10), tagged with `colors`."""
-    writer = VideoWriter(path, 30, codec='ffv1', bit_depth=bits, colors=colors)
+    """A lossless (CRF 0) H.264 clip of `ramp()` at `bits` (8 or 10), in `colors`' Y'CbCr and tagged with them."""
+    writer = VideoWriter(path, 30, codec='h264', quality=0, bit_depth=bits, colors=colors)
     writer.write(ramp(*size, frames))
     writer.close()
 
@@ -67,7 +67,7 @@ def luma_levels(path) -> int:
     ('vp9.webm', 'vp9', 8, True, 'vp9', 'yuv420p', 8),          # the alpha is a side channel: see test_streaming
     ('prores.mov', 'prores', 10, False, 'prores', 'yuv422p10le', 10),
     ('prores4444.mov', 'prores4444', 10, True, 'prores', 'yuva444p12le', 12),  # FFmpeg decodes 4444 at 12 bits
-    ('ffv1.mkv', 'ffv1', 16, True, 'ffv1', 'yuva444p16le', 16),
+    ('ffv1.mkv', 'ffv1', 16, True, 'ffv1', 'gbrap16le', 16),  # RGB: tagged with no matrix (0), full range (2)
 ])
 def test_codecs_and_depths_decode_back(tmp_path, name, codec, bits, transparent, decoder, pix_fmt, read_bits):
     colors = PQ if bits > 8 else BT709
@@ -77,7 +77,8 @@ def test_codecs_and_depths_decode_back(tmp_path, name, codec, bits, transparent,
     writer = VideoWriter(tmp_path / name, 30, codec=codec, bit_depth=bits, transparent=transparent, colors=colors)
     writer.write(frames)
     writer.close()
-    assert stream_info(tmp_path / name) == (decoder, pix_fmt, (colors.matrix, colors.primaries, colors.transfer, 1))
+    matrix, full = (0, 2) if codec == 'ffv1' else (colors.matrix, 1)
+    assert stream_info(tmp_path / name) == (decoder, pix_fmt, (matrix, colors.primaries, colors.transfer, full))
     info = probe(tmp_path / name)
     assert info['frames'] == 3 and info['size'] == (64, 48)
     reader = VideoReader(tmp_path / name)
@@ -85,6 +86,44 @@ def test_codecs_and_depths_decode_back(tmp_path, name, codec, bits, transparent,
     image = next(reader.frames()).image.astype(np.float64) / (255 if bits == 8 else 65535)
     expected = frames[0, :3].permute(1, 2, 0).numpy()
     assert np.abs(image - expected)[:, 4:-4].mean() < 0.01  # the colours come back (edges: 4:2:0 blur)
+
+
+def read_png(path) -> np.ndarray:
+    """A PNG as OpenCV reads it (8 or 16 bits), in RGB(A) order."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return image if image.ndim == 2 else image[..., [2, 1, 0, 3][:image.shape[2]]]
+
+
+@pytest.mark.parametrize('bits', [8, 16])
+def test_ffv1_decodes_to_exactly_the_png_output(tmp_path, bits):
+    """FFV1 stores the RGB(A) samples an image sequence holds: each output decodes to its PNGs exactly
+    (the alpha as R = G = B), and the foreground read back as a conversion's input is its PNGs again."""
+    if bits == 8:
+        make_video(tmp_path / 'in.mkv', size=(64, 48), frames=3, noise=True)
+    else:
+        write_source(tmp_path / 'in.mkv', BT709, 10, size=(64, 48), frames=3)  # 10-bit levels into 16-bit outputs
+    for output_type, suffix, codec in (('video', '.mkv', 'ffv1'), ('png_sequence', '', None)):
+        convert_video(Passthrough(), str(tmp_path / 'in.mkv'), output_type=output_type, video_codec=codec,
+                      bit_depth=bits, transparent=True, output_composition=tmp_path / f'com{suffix}',
+                      output_alpha=tmp_path / f'pha{suffix}', output_foreground=tmp_path / f'fgr{suffix}',
+                      progress=False)
+    formats = {3: 'rgb24', 4: 'rgba'} if bits == 8 else {3: 'rgb48le', 4: 'rgba64le'}
+    for name, channels, pix_fmt in (('com', 4, 'bgra'), ('pha', 3, 'bgr0'), ('fgr', 3, 'bgr0')):
+        if bits == 16:
+            pix_fmt = 'gbrap16le' if channels == 4 else 'gbrp16le'
+        codec, stored, (matrix, _, _, color_range) = stream_info(tmp_path / f'{name}.mkv')
+        assert (codec, stored, matrix, color_range) == ('ffv1', pix_fmt, 0, 2)  # RGB: no Y'CbCr matrix, full range
+        with av.open(str(tmp_path / f'{name}.mkv')) as container:
+            decoded = [frame.to_ndarray(format=formats[channels]) for frame in container.decode(video=0)]
+        pngs = [read_png(tmp_path / name / f'{t:04d}.png') for t in range(3)]
+        assert len(decoded) == 3 and pngs[0].dtype == (np.uint8 if bits == 8 else np.uint16)
+        for t, (image, png) in enumerate(zip(decoded, pngs)):
+            expected = np.repeat(png[..., None], 3, axis=2) if name == 'pha' else png
+            assert np.array_equal(image, expected), (name, t, np.abs(image.astype(int) - expected).max())
+    reader = VideoReader(tmp_path / 'fgr.mkv')  # its outputs get BT.709 Y'CbCr, limited range, as an image sequence's
+    assert reader.bit_depth == bits and (reader.colors.matrix, reader.colors.full_range) == (1, False)
+    for t, frame in enumerate(reader.frames()):
+        assert np.array_equal(frame.image, read_png(tmp_path / 'fgr' / f'{t:04d}.png'))
 
 
 def test_codec_and_container_errors(tmp_path):
@@ -155,7 +194,8 @@ def test_alpha_sequences_hold_values_between_8_bit_steps(tmp_path, output_type, 
     make_video(tmp_path / 'in.mp4', size=(1000, 8), frames=2)
     convert_video(Passthrough(), str(tmp_path / 'in.mp4'), output_alpha=tmp_path / 'pha', output_type=output_type,
                   bit_depth=bit_depth, progress=False)
-    assert visible(tmp_path / 'pha') == [f'0000.{extension}', f'0001.{extension}']
+    assert entries(tmp_path / 'pha') == [f'0000.{extension}', f'0001.{extension}']
+    assert check_sequence_directory(str(tmp_path / 'pha'), extension) == {f'0000.{extension}', f'0001.{extension}'}
     path = str(tmp_path / 'pha' / f'0001.{extension}')
     if extension == 'exr':
         with OpenEXR.File(path) as file:
@@ -170,6 +210,34 @@ def test_alpha_sequences_hold_values_between_8_bit_steps(tmp_path, output_type, 
     between = np.abs(pha[0] * 255 - np.round(pha[0] * 255)) > 0.1  # off the 8-bit grid
     assert between.mean() > 0.5
     assert len(np.unique(pha)) > 600
+
+
+def write_users_image(path, extension: str, bits: int) -> None:
+    """A numbered image as another program writes it: no mark of this tool."""
+    image = np.full((6, 8), 7, np.uint8 if bits == 8 else np.uint16)
+    if extension == 'exr':
+        with OpenEXR.File({'type': OpenEXR.scanlineimage}, {'A': image.astype(np.float16)}) as file:
+            file.write(str(path))
+    else:
+        cv2.imwrite(str(path), image)
+
+
+@pytest.mark.parametrize('extension, bits', [('png', 8), ('png', 16), ('tif', 8), ('tif', 16), ('jpg', 8),
+                                             ('exr', 16), ('exr', 32)])
+def test_frames_carry_the_mark_in_their_first_bytes(tmp_path, extension, bits):
+    """Ownership is read from the frames: each carries the mark near its start (PNG: within the first
+    100 bytes), so a frame cut short by a crash is still this tool's, and an image without it is not."""
+    writer = ImageSequenceWriter(tmp_path / 'seq', extension, bits)
+    writer.write(torch.rand(2, 1, 6, 8))
+    writer.close()
+    data = (tmp_path / 'seq' / f'0001.{extension}').read_bytes()
+    end = data.find(MARK.encode()) + len(MARK)
+    assert len(MARK) <= end <= (100 if extension == 'png' else 400)
+    (tmp_path / 'seq' / f'0001.{extension}').write_bytes(data[:end])  # a crash right after the mark
+    assert check_sequence_directory(str(tmp_path / 'seq'), extension) == {f'0000.{extension}', f'0001.{extension}'}
+    write_users_image(tmp_path / 'seq' / f'0002.{extension}', extension, bits)
+    with pytest.raises(ConversionError, match=rf'already holds 0002.{extension} \(1 numbered images'):
+        ImageSequenceWriter(tmp_path / 'seq', extension, bits)
 
 
 def test_premultiplied_and_straight_alpha(tmp_path):
@@ -222,7 +290,7 @@ def test_hdr_is_carried_through_or_refused(tmp_path):
 
 def test_input_matrix_and_range_are_kept(tmp_path):
     """A BT.601 full-range input is written back in BT.601 full range, its colours unchanged."""
-    writer = VideoWriter(tmp_path / 'sd.mkv', 30, codec='ffv1', colors=BT601_FULL)
+    writer = VideoWriter(tmp_path / 'sd.mkv', 30, codec='h264', quality=0, colors=BT601_FULL)  # lossless
     red = torch.tensor([0.9, 0.1, 0.2]).view(1, 3, 1, 1).expand(2, 3, 48, 64)
     writer.write(red)
     writer.close()
@@ -241,7 +309,7 @@ def test_cli_flags(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(inference, 'model_from_arguments', lambda *args, **kwargs: Passthrough())
     main(['--input-source', str(tmp_path / 'in.mp4'), '--output-foreground', str(tmp_path / 'fgr.mkv'),
           '--video-codec', 'ffv1', '--bit-depth', '10', '--premultiplied', '--disable-progress', '--checkpoint', 'x'])
-    assert stream_info(tmp_path / 'fgr.mkv')[:2] == ('ffv1', 'yuv444p10le')
+    assert stream_info(tmp_path / 'fgr.mkv')[:2] == ('ffv1', 'gbrp10le')
     main(['--input-source', str(tmp_path / 'in.mp4'), '--output-foreground', str(tmp_path / 'q.mp4'),
           '--video-quality', '30', '--disable-progress', '--checkpoint', 'x'])
     assert probe(tmp_path / 'q.mp4')['codec'] == 'h264'

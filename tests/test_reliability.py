@@ -16,7 +16,7 @@ from PIL import Image
 
 from conftest import ROOT
 from inference import convert_video
-from media import make_video, probe, visible
+from media import entries, make_video, probe
 from streaming import ConversionError, VideoReader
 from stubs import StubMatting
 
@@ -117,7 +117,7 @@ def test_a_real_network_on_tiny_frames(tmp_path, mbv3_weights):
     write_clip(tmp_path / 'tiny.mkv', 'libx264', 'yuv420p', 2, (8, 8))
     count = convert_video(create_model(checkpoint=mbv3_weights), str(tmp_path / 'tiny.mkv'),
                           output_alpha=tmp_path / 'pha', progress=False)
-    assert count == 2 and visible(tmp_path / 'pha') == ['0000.png', '0001.png']
+    assert count == 2 and entries(tmp_path / 'pha') == ['0000.png', '0001.png']
 
 
 def test_unknown_output_extension_is_an_error_whatever_the_type(tmp_path):
@@ -129,7 +129,7 @@ def test_unknown_output_extension_is_an_error_whatever_the_type(tmp_path):
     assert not (tmp_path / 'out.xyz').exists()
     # an image sequence is a directory without an extension, or any path with png_sequence
     convert(tmp_path / 'in.mp4', tmp_path / 'frames.v1', output_type='png_sequence')
-    assert visible(tmp_path / 'frames.v1') == ['0000.png', '0001.png']
+    assert entries(tmp_path / 'frames.v1') == ['0000.png', '0001.png']
 
 
 def test_sequence_output_never_touches_the_users_files(tmp_path):
@@ -138,13 +138,20 @@ def test_sequence_output_never_touches_the_users_files(tmp_path):
     out.mkdir()
     (out / 'notes.txt').write_text('mine')
     convert(tmp_path / 'in.mp4', out)                       # a first run: 3 frames beside the user's file
-    (out / '0007.png').write_bytes(b'the user put this here')
-    with pytest.raises(ConversionError, match='0007.png'):  # not ours: refused before any frame
-        convert(tmp_path / 'in.mp4', out)
+    assert entries(out) == ['0000.png', '0001.png', '0002.png', 'notes.txt']  # nothing hidden beside them
+    Image.new('RGB', (64, 48), (1, 2, 3)).save(out / '0007.png')  # the user's own numbered image
+    before = {name: (out / name).read_bytes() for name in entries(out)}
+    with pytest.raises(ConversionError, match=r'already holds 0007.png \(1 numbered images in all\) that this tool '
+                                              r'did not write'):
+        convert(tmp_path / 'in.mp4', out)                   # refused before any frame
+    assert {name: (out / name).read_bytes() for name in entries(out)} == before
     os.remove(out / '0007.png')
-    make_video(tmp_path / 'short.mp4', frames=1)
-    convert(tmp_path / 'short.mp4', out)                    # a shorter rerun removes only its own stale frames
-    assert visible(out) == ['0000.png', 'notes.txt'] and (out / 'notes.txt').read_text() == 'mine'
+    # a crash that cut a frame short: the first bytes written carry the mark, so it is still ours
+    (out / '0001.png').write_bytes(before['0001.png'][:100])
+    make_video(tmp_path / 'short.mp4', frames=2)
+    convert(tmp_path / 'short.mp4', out)                    # a shorter rerun replaces and removes only its own frames
+    assert entries(out) == ['0000.png', '0001.png', 'notes.txt'] and (out / 'notes.txt').read_text() == 'mine'
+    assert Image.open(out / '0001.png').size == (64, 48)
 
 
 # ---------------------------------------------------------------------------------- the command line

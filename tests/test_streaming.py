@@ -19,7 +19,8 @@ from streaming.formats import ConversionError, natural_key
 from streaming.images import image_to_rgb
 from streaming.threads import ThreadedWriter, Turns, prefetch
 from streaming.writers import drop_incomplete_fragment, to_fraction
-from media import decode_rgb, decode_rgba, frame_color, make_video, probe, visible, set_mp4_rotation
+from media import (decode_rgb, decode_rgba, entries, frame_color, make_video, probe, read_like_original_rvm,
+                   set_mp4_rotation)
 
 NTSC = Fraction(30000, 1001)
 
@@ -299,19 +300,26 @@ def test_corrupt_video_warns_with_frame_index(tmp_path):
 
 
 def test_image_sequence_writer(tmp_path):
+    frames = [torch.rand(2, 4, 6, 8), torch.rand(1, 1, 6, 8)]
     writer = ImageSequenceWriter(tmp_path / 'seq', 'png')
-    writer.write(torch.rand(2, 4, 6, 8))
-    writer.write(torch.rand(1, 1, 6, 8))
+    for chunk in frames:
+        writer.write(chunk)
     writer.close()
-    names = visible(tmp_path / 'seq')
-    assert names == ['0000.png', '0001.png', '0002.png']
-    assert [Image.open(tmp_path / 'seq' / n).mode for n in names] == ['RGBA', 'RGBA', 'L']
-    # a shorter run into the same directory: its frames replace the first ones, the rest are removed
+    # the folder holds the frames and nothing else, so that a reader of every file in it reads them all
+    assert entries(tmp_path / 'seq') == ['0000.png', '0001.png', '0002.png']
+    read = read_like_original_rvm(tmp_path / 'seq')
+    expected = [image[..., 0] if image.shape[2] == 1 else image
+                for chunk in frames for image in to_images(chunk).numpy()]
+    assert [image.shape for image in read] == [(6, 8, 4), (6, 8, 4), (6, 8)]
+    assert all(np.array_equal(a, b) for a, b in zip(read, expected))
+    # a shorter run into the same directory: its frames replace the first ones, the rest are removed;
+    # the frame list an older version kept there goes too
     (tmp_path / 'seq' / 'notes.txt').write_text('mine')
+    (tmp_path / 'seq' / '.rvm-frames.txt').write_text('0000.png\n0001.png\n0002.png\n')
     writer = ImageSequenceWriter(tmp_path / 'seq', 'png')
     writer.write(torch.zeros(1, 3, 6, 8))
     writer.close()
-    assert visible(tmp_path / 'seq') == ['0000.png', 'notes.txt']
+    assert entries(tmp_path / 'seq') == ['0000.png', 'notes.txt']
     assert Image.open(tmp_path / 'seq' / '0000.png').mode == 'RGB'
     # the user's own numbered images: refused before anything is written, and left as they were
     (tmp_path / 'own').mkdir()
@@ -319,7 +327,7 @@ def test_image_sequence_writer(tmp_path):
     mine = (tmp_path / 'own' / '0001.png').read_bytes()
     with pytest.raises(ConversionError, match=r'already holds 0001.png .*did not write'):
         ImageSequenceWriter(tmp_path / 'own', 'png')
-    assert visible(tmp_path / 'own') == ['0001.png'] and (tmp_path / 'own' / '0001.png').read_bytes() == mine
+    assert entries(tmp_path / 'own') == ['0001.png'] and (tmp_path / 'own' / '0001.png').read_bytes() == mine
     with pytest.raises(ConversionError, match='JPEG has no alpha'):
         ImageSequenceWriter(tmp_path / 'jpg').write(torch.rand(1, 4, 6, 8))
 

@@ -79,7 +79,7 @@ def preview(plan: ConversionPlan, models: Models, model: str) -> np.ndarray:
 
 
 def zip_sequence(directory: str) -> str:
-    """A PNG-sequence output as `directory.zip` (its visible frames, not the writer's manifest)."""
+    """A PNG-sequence output as `directory.zip` (its frames)."""
     archive = directory + '.zip'
     with zipfile.ZipFile(archive, 'w', zipfile.ZIP_STORED) as zf:  # PNGs are compressed already
         for name in list_images(directory):

@@ -13,7 +13,6 @@ import av
 from ..audio import AudioTrack
 from ..formats import ConversionError, container_options, list_images
 from ..readers import open_reader
-from ..writers import ImageSequenceWriter
 from .job import BatchOptions, Job
 from .outputs import commit, joined_path, remove_work, work_dir
 from .parts import load_checkpoint, part_outputs, segment_dir, segment_key
@@ -58,8 +57,6 @@ def join_sequences(parts: List[str], output: str) -> None:
         for name in list_images(part):
             names.append(f'{len(names):04d}{os.path.splitext(name)[1]}')
             os.replace(os.path.join(part, name), os.path.join(output, names[-1]))
-    with open(os.path.join(output, ImageSequenceWriter.MANIFEST), 'w') as manifest:
-        manifest.write(''.join(f'{name}\n' for name in names))
 
 
 def finish(job: Job, options: BatchOptions, segments: List[Segment]) -> None:

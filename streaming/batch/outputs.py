@@ -31,8 +31,8 @@ def is_complete(outputs: Iterable[str]) -> bool:
 def commit(joined: str, final: str) -> None:
     """Rename a joined output onto its final name, replacing an earlier output of this tool.
 
-    A final image folder may only hold this tool's images and manifest (else ConversionError:
-    nothing of the user's is deleted).
+    A final image folder may only hold this tool's images (and the frame list older versions kept
+    there), else ConversionError: nothing of the user's is deleted.
     """
     if os.path.isdir(joined) and os.path.isdir(final):
         ours = check_sequence_directory(final, 'png') | {ImageSequenceWriter.MANIFEST}

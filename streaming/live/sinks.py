@@ -12,12 +12,8 @@ from fractions import Fraction
 from typing import Optional
 
 import av
-import numpy as np
-from av.video.reformatter import ColorRange, Colorspace
-from torch import Tensor
 
-from ..color import to_images
-from ..formats import VIDEO_EXTENSIONS, ConversionError, check_writable, holds_alpha, video_codec
+from ..formats import VIDEO_EXTENSIONS, ConversionError, Encoding, check_writable, holds_alpha, video_codec
 from ..threads import ThreadedWriter, Turns
 from ..writers import ImageSequenceWriter, VideoWriter, check_sequence_directory
 from .frame import LiveFrame
@@ -123,48 +119,22 @@ class VirtualCameraSink(Sink):
             self.camera.close()
 
 
-class StreamWriter:
-    """H.264 (low latency: x264 ultrafast, zerolatency, a key frame a second) to a network URL
-    through PyAV, with the interface of the file writers (`pack`, `write_packed`, `close`)."""
+class StreamWriter(VideoWriter):
+    """H.264 (low latency: x264 ultrafast, zerolatency, a key frame a second) to a network URL: a
+    VideoWriter on the URL's container (`STREAM_FORMATS`), so that frames are packed into Y'CbCr as
+    in every video output (`VideoWriter.pack`: BT.709, limited range) and tagged so; pts in ms."""
 
     def __init__(self, url: str, frame_rate: float, bit_rate: int):
-        self.path = url
-        scheme = url.split('://', 1)[0].lower()
-        self.format = STREAM_FORMATS[scheme]
-        self.frame_rate = Fraction(frame_rate).limit_denominator(1001)
-        self.bit_rate = bit_rate
-        options = {'flush_packets': '1'} if self.format == 'mpegts' else {}
+        self.format = STREAM_FORMATS[url.split('://', 1)[0].lower()]
+        muxing = {'flush_packets': '1'} if self.format == 'mpegts' else {}
         try:
-            self.container = av.open(url, mode='w', format=self.format, options=options)
+            container = av.open(url, mode='w', format=self.format, options=muxing)
         except (av.error.FFmpegError, OSError) as e:
             raise SinkError(f'stream {url}: cannot open it ({getattr(e, "strerror", None) or e})') from e
-        self.stream = None
-        self.last_pts = -1
-
-    def pack(self, frames: Tensor) -> Tensor:
-        """`[T, 3, H, W]` in 0..1 -> `[T, H, W, 3]` uint8 RGB."""
-        return to_images(frames)
-
-    def write_packed(self, images: np.ndarray, pts) -> None:
-        if self.stream is None:
-            self.stream = self.container.add_stream('libx264', rate=self.frame_rate)
-            self.stream.width, self.stream.height = images.shape[2] // 2 * 2, images.shape[1] // 2 * 2
-            self.stream.pix_fmt, self.stream.bit_rate = 'yuv420p', self.bit_rate
-            self.stream.codec_context.time_base = Fraction(1, 1000)
-            self.stream.options = {'preset': 'ultrafast', 'tune': 'zerolatency', 'g': str(round(self.frame_rate))}
-        for image, when in zip(images, pts):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format='rgb24').reformat(
-                self.stream.width, self.stream.height, 'yuv420p', dst_colorspace=Colorspace.ITU709,
-                dst_color_range=ColorRange.MPEG)
-            frame.pts, frame.time_base = int(when), Fraction(1, 1000)
-            self.container.mux(self.stream.encode(frame))
-
-    def close(self) -> None:
-        try:
-            if self.stream is not None:
-                self.container.mux(self.stream.encode(None))
-        finally:
-            self.container.close()
+        rate = Fraction(frame_rate).limit_denominator(1001)
+        x264 = {'preset': 'ultrafast', 'tune': 'zerolatency', 'g': str(round(rate))}
+        live = Encoding('h264', 'yuv420p', 8, x264, None)
+        super().__init__(url, rate, bit_rate, time_base=Fraction(1, 1000), encoding=live, container=container)
 
 
 class WriterSink(Sink):
