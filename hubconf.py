@@ -34,9 +34,10 @@ def resnet50(pretrained: bool = True, progress: bool = True) -> MattingNetwork:
 
 
 def converter():
-    """`inference.convert_video`: matte a video file or image sequence with a model from this hub.
+    """`convert_video` (`streaming.convert_video`, also `inference.convert_video`): matte a video file or
+    image sequence with a model from this hub.
 
     See documentation/conversion.md for its arguments.
     """
-    from inference import convert_video
+    from streaming import convert_video
     return convert_video

@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from model import create_model  # noqa: E402
 from streaming import Matter  # noqa: E402
 from streaming.live import LiveSession  # noqa: E402
-from streaming.live.adaptive import state_sizes  # noqa: E402
 
 SIZES = {'640x480': ((640, 480), 0.5), '1280x720': ((1280, 720), 0.4)}
 
@@ -97,14 +96,7 @@ def ratio_switch(args) -> None:
         matter = Matter(model, 'cpu')
         alphas = []
         for image, ratio in zip(frames, ratios):
-            if matter.downsample_ratio is not None and ratio != matter.downsample_ratio:
-                if mode == 'reset':
-                    matter.reset()
-                else:
-                    sizes = state_sizes((image.shape[1], image.shape[0]), ratio, len(matter.states))
-                    matter.states = [F.interpolate(state, size=hw, mode='bilinear', align_corners=False)
-                                     for state, hw in zip(matter.states, sizes)]
-            matter.downsample_ratio = ratio
+            matter.set_ratio(ratio, (image.shape[1], image.shape[0]), resize=mode == 'resize')
             alphas.append(matter(image[None])[1][0, 0].numpy())
         return np.stack(alphas)
 

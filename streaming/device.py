@@ -10,7 +10,6 @@ from typing import Optional, Union
 import torch
 from torch import Tensor, nn
 
-from model import MattingNetwork
 from model.deploy import cpu_has_native_bfloat16, prepare_for_inference
 
 from .color import from_images
@@ -26,8 +25,8 @@ def default_device() -> torch.device:
 class Placement:
     """Where and in what precision the network runs, and what that decides.
 
-    `bfloat16`: opt in to bfloat16 decoder convolutions where the CPU has native bfloat16 (about 6-10%
-    faster on an AVX512-BF16 CPU, but up to 0.03 from float32 on real footage: `model.deploy`).
+    `bfloat16`: opt in to bfloat16 decoder convolutions where the CPU has native bfloat16 (faster, but
+    not exact: `model.deploy`; documentation/inference.md has the numbers).
     """
     device: torch.device
     dtype: torch.dtype
@@ -83,8 +82,6 @@ class Placement:
         """The model ready to run here: a MattingNetwork through `model.deploy.prepare_for_inference`
         (CUDA graphs on CUDA, oneDNN fusions on the CPU), any other module (TorchScript) moved and
         put in eval mode."""
-        if not isinstance(model, MattingNetwork):
-            return model.eval().to(device=self.device, dtype=self.dtype)
         return prepare_for_inference(model, self.device, self.dtype, self.bfloat16_convolutions,
                                      cuda_graphs=self.cuda, onednn_fusions=self.onednn_fusions)
 

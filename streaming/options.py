@@ -76,8 +76,8 @@ class ConversionOptions:
               'available, else cpu', cli=False)
     dtype: Optional[torch.dtype] = option(None, "the network's precision; default: the model's", cli=False)
     bfloat16: bool = option(
-        False, 'decoder convolutions in bfloat16 on CPUs with native bfloat16 (AVX512-BF16, AMX): faster, up to '
-               '0.03 from float32 (documentation/inference.md)', action='store_true')
+        False, 'decoder convolutions in bfloat16 on CPUs with native bfloat16 (AVX512-BF16, AMX): faster, not '
+               'exact (documentation/inference.md); elsewhere float32, with a warning', action='store_true')
 
     def __post_init__(self) -> None:
         for kind in OUTPUT_KINDS:  # paths as str, whatever path-like the caller gave

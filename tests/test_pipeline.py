@@ -174,3 +174,13 @@ def test_model_and_device_flags_mean_the_same_everywhere():
     assert app.parse_args(['--checkpoint', 'a.pth', '--checkpoint', 'b.pth']).checkpoint == ['a.pth', 'b.pth']
     assert inference.parser().parse_args(['--model-variant', 'resnet50', '--input-source', 'x']).model_variant == \
         'resnet50'  # the original export scripts' spelling
+
+
+def test_listings_share_one_natural_order_and_one_list_of_input_extensions(tmp_path):
+    """Batches and the web app's media folder list the same inputs, clip2 before clip10, .ts included."""
+    from streaming.batch import find_inputs
+    from webapp.inputs import media_choices
+    for name in ('clip10.mp4', 'clip2.ts', 'clip1.mkv', 'notes.txt'):
+        (tmp_path / name).write_bytes(b'')
+    assert [item.name for item in find_inputs(str(tmp_path))] == ['clip1', 'clip2', 'clip10']
+    assert media_choices(str(tmp_path)) == ['clip1.mkv', 'clip2.ts', 'clip10.mp4']

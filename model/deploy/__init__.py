@@ -12,15 +12,11 @@ for speed, with the same forward signature and the same outputs (see tests/test_
   input halves run once per chunk (`decoder.py`); the refiner's full-resolution tail takes three
   passes instead of eight (`network.refine_and_clamp`).
 - With `bfloat16_convolutions` (opt-in; float32 models on CPUs with native bfloat16 arithmetic:
-  `cpu_has_native_bfloat16`), the decoder blocks of `BFLOAT16_BLOCKS` convolve in bfloat16 with float32
-  accumulation and keep their feature maps in bfloat16; the recurrent states, the gates'
+  `cpu_has_native_bfloat16`), the decoder blocks of `BFLOAT16_BLOCKS` convolve in bfloat16 with
+  float32 accumulation and keep their feature maps in bfloat16; the recurrent states, the gates'
   arithmetic, the encoder, the other decoder blocks and the refiner stay float32. Outputs then
-  differ from float32 by at most `BFLOAT16_TOLERANCE`, checked over chained frames on random input
-  and on real footage with real weights by tests/test_deploy.py. On the six landscape real clips
-  (58 frames each) it moved the foreground by up to 0.011 at ratio 0.5 and 0.032 at ratio 1 (8
-  levels of an 8-bit video), for 6-10% of speed on an AVX512-BF16 CPU: too much for the default,
-  which stays float32. Which blocks: in the encoder, bfloat16 moved alpha by 0.1 to 0.18 (its first
-  convolution alone by 0.05) and was not faster; in decode1 or decode2 by 0.01 to 0.02.
+  differ from float32 by at most `BFLOAT16_TOLERANCE` (tests/test_deploy.py). Why it is opt-in
+  and why those blocks: documentation/inference.md, "The deployment path".
 - With `cuda_graphs` the whole frame is replayed as one CUDA graph (`cuda_graphs.CUDAGraphRunner`).
 
 Which of these a device gets is decided in one place, `streaming.device.Placement`; this package
