@@ -67,7 +67,7 @@ def test_cpu_network_runs_alone(tmp_path, clip, monkeypatch):
             return super().forward(*args, **kwargs)
     monkeypatch.setattr(VideoWriter, 'write_packed', slow_write_packed)
     count = convert_video(WatchedStub(), str(clip), output_composition=tmp_path / 'com.mp4',
-                          output_alpha=tmp_path / 'pha.mp4', progress=False)
+                          output_alpha=tmp_path / 'pha.mp4', progress=False, device='cpu')  # (else CUDA, if any)
     assert count == 7 and probe(tmp_path / 'com.mp4')['frames'] == 7
 
 

@@ -184,3 +184,15 @@ def test_listings_share_one_natural_order_and_one_list_of_input_extensions(tmp_p
         (tmp_path / name).write_bytes(b'')
     assert [item.name for item in find_inputs(str(tmp_path))] == ['clip1', 'clip2', 'clip10']
     assert media_choices(str(tmp_path)) == ['clip1.mkv', 'clip2.ts', 'clip10.mp4']
+
+
+def test_device_and_dtype_defaults_are_decided_in_one_place(monkeypatch):
+    """Placement.choose: a model left on the CPU (as create_model builds it) runs on the default device
+    (CUDA when available), one moved elsewhere stays there, an explicit device wins; dtype: the model's."""
+    from streaming.device import Placement
+    monkeypatch.setattr('streaming.device.default_device', lambda: torch.device('meta'))
+    assert Placement.choose(StubMatting()).device == torch.device('meta')
+    assert Placement.choose(StubMatting(), 'cpu').device == torch.device('cpu')
+    monkeypatch.setattr('streaming.device.default_device', lambda: torch.device('cpu'))
+    moved = StubMatting().to('meta', torch.float64)
+    assert Placement.choose(moved) == Placement(torch.device('meta'), torch.float64)
