@@ -8,7 +8,6 @@ newest frame and hands it to the sinks, and yields it.
         for frame in session:            # LiveFrame: frame.image(), frame.rgba(), frame.alpha(), frame.pts
             ...                          # session.reset() forgets the recurrent states; break stops
 """
-import sys
 import threading
 import time
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -25,16 +24,12 @@ from .adaptive import RatioController
 from .frame import LiveFrame
 from .latest import Closed, LatestFrames, Stalled
 from .sinks import Sink, SinkError, check_sink, open_sink
-from .sources import Captured, Source, SourceError, open_source, stalled
+from .sources import Captured, Source, SourceError, open_source, stalled, stderr_line
 from .stats import LiveStats
 
 RESTART_GAP = 1.0  # seconds back in time of the source's pts that mean it restarted
 STALL_GRACE = 1.0  # beyond --timeout, for a source that times out on its own to hand over its last frames
 SINK_ERRORS = (ConversionError, OSError, av.error.FFmpegError, RuntimeError)
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class LiveSession:
@@ -53,7 +48,7 @@ class LiveSession:
         duration: stop after this many seconds of frames (None: until the source ends or `stop()`).
         queue_size: frames that may wait for the network (1: lowest latency; 2 absorbs jitter).
         input_size, realtime, frame_rate: for `open_source` (stdin's size, a file at its own rate).
-        log: where messages go (a sink that failed, a source restart); default stderr.
+        log: where messages go (a sink that failed, a source restart, packets skipped); default stderr.
         on_second: called with the `LiveStats` about once a second (the CLI prints `stats.line()`).
     """
 
@@ -61,7 +56,7 @@ class LiveSession:
                  background: Any = None, target_fps: Optional[float] = None, min_ratio: float = 0.125,
                  timeout: float = 5.0, duration: Optional[float] = None, queue_size: int = 1,
                  input_size: Optional[Tuple[int, int]] = None, realtime: bool = False,
-                 frame_rate: Optional[float] = None, log: Callable[[str], None] = _stderr,
+                 frame_rate: Optional[float] = None, log: Callable[[str], None] = stderr_line,
                  on_second: Optional[Callable[[LiveStats], None]] = None):
         check_downsample_ratio(min_ratio, '--min-ratio')
         if target_fps is not None and not target_fps > 0:
@@ -77,7 +72,7 @@ class LiveSession:
         self.target_fps, self.min_ratio, self.timeout, self.duration = target_fps, min_ratio, timeout, duration
         if not isinstance(source, Source):
             log(f'opening {source}')
-            source = open_source(source, input_size, realtime, timeout, frame_rate)
+            source = open_source(source, input_size, realtime, timeout, frame_rate, log=log)
         self.source = source
         self.queue = LatestFrames(queue_size, drop=self.source.live)
         self.stats = LiveStats()

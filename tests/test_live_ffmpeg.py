@@ -1,0 +1,175 @@
+"""Live matting against FFmpeg's command line, the peer users have (OBS, GStreamer and cameras send
+the same streams): FFmpeg sends to live.py over UDP, SRT, RTMP, RTSP and TCP, started before or
+after it, joined mid-stream; and live.py's stream sinks are received by FFmpeg.
+
+The commands are the ones documentation/live.md shows, word for word but for the port and the
+file names. The network runs with one thread (see test_live_stream.py for why).
+"""
+import json
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from media import probe
+
+ROOT = Path(__file__).resolve().parent.parent
+FFMPEG = shutil.which('ffmpeg')
+pytestmark = pytest.mark.skipif(FFMPEG is None, reason="FFmpeg's command line is not installed "
+                                                       "(.ci/setup installs it: apt-get install ffmpeg)")
+SIZE = (160, 120)
+RATE = 15
+KEY_EVERY = 4  # seconds between the sender's key frames
+X264 = '-c:v libx264 -preset ultrafast -tune zerolatency'
+# What documentation/live.md shows ({clip}: a video file; {port}: a free port on 127.0.0.1).
+SEND_UDP = f'ffmpeg -re -i {{clip}} {X264} -g {KEY_EVERY * RATE} -f mpegts udp://127.0.0.1:{{port}}'
+# A live capture into FFmpeg (a camera, a screen), here raw frames on its stdin, paced by the test;
+# without a probe, FFmpeg would hold back 5 s of them before it sends the first.
+SEND_CAPTURE = (f'ffmpeg -f rawvideo -pix_fmt rgb24 -video_size {SIZE[0]}x{SIZE[1]} -framerate {RATE} '
+                f'-probesize 32 -analyzeduration 0 -i - {X264} '
+                f'-force_key_frames expr:gte(t,n_forced*{KEY_EVERY}) -f mpegts udp://127.0.0.1:{{port}}')
+
+
+def free_port(kind: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if kind == 'udp' else socket.SOCK_STREAM) as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def listening(port: int, kind: str) -> bool:
+    """Whether a socket on this machine is bound to `port` (UDP) or listens on it (TCP), from /proc/net;
+    probing with a connection would be taken by a server that accepts one client."""
+    with open(f'/proc/net/{kind}') as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(f':{port:04X}') and (kind == 'udp' or fields[3] == '0A'):
+                return True
+    return False
+
+
+def wait_listening(port: int, kind: str, process=None, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not listening(port, kind):
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f'{process.args[0]} ended before it listened on {kind} port {port}')
+        assert time.monotonic() < deadline, f'nothing listened on {kind} port {port} within {seconds} s'
+        time.sleep(0.05)
+
+
+def ffmpeg(command: str, **kwargs) -> subprocess.Popen:
+    """FFmpeg's command line (`command` as the docs show it, from `ffmpeg`), errors only on stderr."""
+    args = shlex.split(command)
+    return subprocess.Popen([FFMPEG, '-hide_banner', '-nostdin', '-loglevel', 'error', *args[1:]],
+                            stderr=subprocess.PIPE, **kwargs)
+
+
+@pytest.fixture
+def processes():
+    """Processes a test starts; any still running at its end are killed."""
+    started = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def make_clip(path, frames: int) -> None:
+    subprocess.run([FFMPEG, '-loglevel', 'error', '-f', 'lavfi', '-i', f'testsrc2=size={SIZE[0]}x{SIZE[1]}:rate={RATE}',
+                    '-frames:v', str(frames), '-pix_fmt', 'yuv420p', str(path)], check=True)
+
+
+def capture_frames(count: int):
+    """Raw rgb24 frames that move, so that each P frame needs the frames before it."""
+    x = np.arange(SIZE[0])[None, :, None]
+    y = np.arange(SIZE[1])[:, None, None]
+    for i in range(count):
+        yield (((x + 3 * i) * 4 + y * np.array([0, 2, 5]) + 40 * (i % 2)) % 256).astype(np.uint8).tobytes()
+
+
+def feed(sender: subprocess.Popen, frames) -> None:
+    """Write raw frames to the sender's stdin at RATE, as a capture delivers them."""
+    start = time.monotonic()
+    for i, frame in enumerate(frames):
+        time.sleep(max(0.0, start + i / RATE - time.monotonic()))
+        sender.stdin.write(frame)
+        sender.stdin.flush()
+
+
+def live_py(tmp_path, weights, *args) -> subprocess.Popen:
+    checkpoint = tmp_path / 'filled.pth'
+    if not checkpoint.exists():
+        import torch
+        torch.save(weights, checkpoint)
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    return subprocess.Popen([sys.executable, str(ROOT / 'live.py'), '--checkpoint', str(checkpoint), '--quiet', *args],
+                            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def skip_warnings(stderr: str, url: str):
+    """The counts of live.py's warnings about packets it skipped (before the first key frame)."""
+    return [int(n) for n in re.findall(rf'live.py: {re.escape(url)}: skipped (\d+) packets that could not be decoded '
+                                       rf'before the first key frame', stderr)]
+
+
+def test_udp_from_ffmpeg_started_after_live_py(tmp_path, mbv3_weights, processes):
+    frames = 2 * KEY_EVERY * RATE
+    make_clip(tmp_path / 'clip.mp4', frames)
+    port = free_port('udp')
+    url = f'udp://127.0.0.1:{port}'
+    live = live_py(tmp_path, mbv3_weights, '--input-source', url, '--output', str(tmp_path / 'rec.mkv'),
+                   '--timeout', '10', '--stats', str(tmp_path / 'stats.json'))
+    processes.append(live)
+    wait_listening(port, 'udp', live)
+    sender = ffmpeg(SEND_UDP.format(clip=tmp_path / 'clip.mp4', port=port))
+    processes.append(sender)
+    assert sender.wait(120) == 0, sender.stderr.read().decode()
+    _, stderr = live.communicate(timeout=120)
+    # UDP has no end: live.py gives up on the silent stream after --timeout, the recording finished.
+    assert live.returncode == 1 and 'no frame for 10 s; giving up' in stderr, stderr
+    assert skip_warnings(stderr, url) == []  # it listened before the first packet: every one decodes
+    stats = json.loads((tmp_path / 'stats.json').read_text())
+    assert stats['frames_in'] == frames and stats['frames_out'] + stats['dropped'] == frames, stats
+    times = probe(tmp_path / 'rec.mkv')['times']
+    assert len(times) == stats['frames_out'] > 0 and np.all(np.diff(times) > 0)
+
+
+def test_udp_joined_mid_stream_starts_at_the_next_key_frame(tmp_path, mbv3_weights, processes):
+    key, joined = KEY_EVERY * RATE, KEY_EVERY * RATE // 2  # live.py joins halfway to the second key frame
+    frames = key + 6 * RATE
+    port = free_port('udp')
+    url = f'udp://127.0.0.1:{port}'
+    sender = ffmpeg(SEND_CAPTURE.format(port=port), stdin=subprocess.PIPE)
+    processes.append(sender)
+    capture = capture_frames(frames)
+    feed(sender, (next(capture) for _ in range(joined)))  # the stream runs; nobody receives it yet
+    # --timeout above the sender's key frame interval: a joining receiver waits up to that for one.
+    live = live_py(tmp_path, mbv3_weights, '--input-source', url, '--output', str(tmp_path / 'rec.mkv'),
+                   '--timeout', str(KEY_EVERY + 2), '--stats', str(tmp_path / 'stats.json'))
+    processes.append(live)
+    wait_listening(port, 'udp', live)
+    feed(sender, capture)
+    sender.stdin.close()
+    assert sender.wait(60) == 0, sender.stderr.read().decode()
+    _, stderr = live.communicate(timeout=120)
+    assert live.returncode == 1 and f'no frame for {KEY_EVERY + 2} s; giving up' in stderr, stderr
+    # The packets before the next key frame cannot be decoded: skipped, counted once, not fatal.
+    skipped = skip_warnings(stderr, url)
+    assert len(skipped) == 1 and 0 < skipped[0] <= key - joined + 1, stderr
+    # Every frame from that key frame on was decoded, and each was matted or dropped, none before it.
+    stats = json.loads((tmp_path / 'stats.json').read_text())
+    assert stats['frames_in'] == frames - key and stats['frames_out'] + stats['dropped'] == frames - key, stats
+    times = probe(tmp_path / 'rec.mkv')['times']
+    assert len(times) == stats['frames_out'] > 0 and np.all(np.diff(times) > 0)
+    # The last frame sent is the last recorded (nothing follows it to drop it): count back to the first.
+    first_recorded = frames - 1 - round((times[-1] - times[0]) * RATE)
+    assert key <= first_recorded < key + 5 * RATE  # recorded within 5 s (of stream) of the first key frame
