@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +21,9 @@ import numpy as np
 import pytest
 
 from media import probe
+from streaming import Matter
+from streaming.live import LiveSession
+from stubs import StubMatting
 
 ROOT = Path(__file__).resolve().parent.parent
 FFMPEG = shutil.which('ffmpeg')
@@ -82,9 +86,31 @@ def processes():
         process.wait()
 
 
-def make_clip(path, frames: int) -> None:
-    subprocess.run([FFMPEG, '-loglevel', 'error', '-f', 'lavfi', '-i', f'testsrc2=size={SIZE[0]}x{SIZE[1]}:rate={RATE}',
+@pytest.fixture
+def stub_matter(one_thread):
+    """Where the matte does not matter: a network of known outputs, fast."""
+    return Matter(StubMatting(), 'cpu')
+
+
+def make_clip(path, frames: int, size=SIZE) -> None:
+    subprocess.run([FFMPEG, '-loglevel', 'error', '-f', 'lavfi', '-i', f'testsrc2=size={size[0]}x{size[1]}:rate={RATE}',
                     '-frames:v', str(frames), '-pix_fmt', 'yuv420p', str(path)], check=True)
+
+
+def run_session(*args, **kwargs):
+    """A LiveSession made and run on a thread (its source may wait for a sender): `(thread, result)`,
+    `result` holding the `session`, the `pts` of its frames and the `error` it ended with."""
+    result = {'pts': [], 'error': None}
+
+    def run():
+        try:
+            result['session'] = LiveSession(*args, **kwargs)
+            result['pts'].extend(frame.pts for frame in result['session'])
+        except Exception as e:  # the test looks at it
+            result['error'] = e
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, result
 
 
 def capture_frames(count: int):
@@ -173,3 +199,31 @@ def test_udp_joined_mid_stream_starts_at_the_next_key_frame(tmp_path, mbv3_weigh
     # The last frame sent is the last recorded (nothing follows it to drop it): count back to the first.
     first_recorded = frames - 1 - round((times[-1] - times[0]) * RATE)
     assert key <= first_recorded < key + 5 * RATE  # recorded within 5 s (of stream) of the first key frame
+
+
+def test_udp_sender_restarted_and_resized_resets_states_and_keeps_time(tmp_path, stub_matter):
+    """A sender restarted (its timestamps start again) and restarted at another size: the states are
+    reset, frames are scaled to the first size, and timestamps go on increasing in real time."""
+    frames = 3 * RATE
+    make_clip(tmp_path / 'clip.mp4', frames)
+    make_clip(tmp_path / 'larger.mp4', frames, (192, 144))
+    port = free_port('udp')
+    url = f'udp://127.0.0.1:{port}'
+    messages = []
+    thread, result = run_session(stub_matter, url, [str(tmp_path / 'rec.mkv')], timeout=5, log=messages.append)
+    wait_listening(port, 'udp')
+    for clip in ('clip.mp4', 'clip.mp4', 'larger.mp4'):
+        sender = ffmpeg(SEND_UDP.format(clip=tmp_path / clip, port=port))
+        assert sender.wait(60) == 0, sender.stderr.read().decode()
+    thread.join(60)
+    assert 'no frame for 5 s' in str(result['error'])
+    stats = result['session'].stats
+    assert stats.frames_in == 3 * frames and stats.resets == 2, messages
+    assert [m for m in messages if 'skipped' in m] == []
+    assert len([m for m in messages if 'timestamps went back' in m]) == 1
+    assert len([m for m in messages if 'changed size to 192x144; scaled to 160x120' in m]) == 1
+    assert np.all(np.diff(result['pts']) > 0)
+    recorded = probe(tmp_path / 'rec.mkv')
+    assert recorded['size'] == SIZE and recorded['frames'] == stats.frames_out
+    assert np.all(np.diff(recorded['times']) > 0)
+    assert recorded['times'][-1] - recorded['times'][0] > 2 * frames / RATE  # three clips' time, not one

@@ -81,6 +81,7 @@ class LiveSession:
         self._closed = False
         self._capture_thread: Optional[threading.Thread] = None
         self._background = None
+        self._pts_offset = 0.0  # added to the source's timestamps: after a restart, they go on from the last frame's
         self.sinks: List[Sink] = []
         try:
             for output in outputs:
@@ -139,7 +140,7 @@ class LiveSession:
             self.close()
 
     def _run(self) -> Iterator[LiveFrame]:
-        size = controller = last_pts = first = None
+        size = controller = last = first = None
         had_sinks = bool(self.sinks)
         next_second = time.monotonic() + 1
         while not self._stop.is_set():
@@ -154,20 +155,16 @@ class LiveSession:
             if size is None:
                 size = (image.shape[1], image.shape[0])
                 bgr, controller = self._start(size)
-            elif (image.shape[1], image.shape[0]) != size:
-                self._restarted(f'{self.source.name}: frames changed size to {image.shape[1]}x{image.shape[0]}; '
-                                f'scaled to {size[0]}x{size[1]}, recurrent states reset')
-                image = np.array(Image.fromarray(image).resize(size, Image.BILINEAR))
-            elif last_pts is not None and captured.pts < last_pts - RESTART_GAP:
-                self._restarted(f'{self.source.name}: timestamps went back {last_pts - captured.pts:.1f} s (the '
-                                f'source restarted); recurrent states reset')
-            last_pts = captured.pts
-            if self._reset.is_set():
+            why = None if last is None else self._discontinuity(captured, last, size)
+            if why is not None or self._reset.is_set():  # a reset asked for by hand is done by this one too
                 self._reset.clear()
-                self._restarted(None)
+                self._restarted(why and f'{self.source.name}: {why}')
+            if (image.shape[1], image.shape[0]) != size:  # the sinks keep the first size
+                image = np.array(Image.fromarray(image).resize(size, Image.BILINEAR))
+            last = captured
             fgr, pha = self.matter(image[None])
-            frame = LiveFrame(fgr, pha, bgr.next(1), captured.pts, captured.arrived, self.stats.frames_out,
-                              self.matter.downsample_ratio)
+            frame = LiveFrame(fgr, pha, bgr.next(1), captured.pts + self._pts_offset, captured.arrived,
+                              self.stats.frames_out, self.matter.downsample_ratio)
             self._write(frame)
             if had_sinks and not self.sinks:
                 raise SinkError('every output failed; stopping')
@@ -190,6 +187,23 @@ class LiveSession:
         if self.target_fps is not None:
             controller = RatioController(self.target_fps, ratio, min(self.min_ratio, ratio))
         return self._background, controller
+
+    def _discontinuity(self, captured: Captured, last: Captured, size: Tuple[int, int]) -> Optional[str]:
+        """Why the recurrent states must not go on from the `last` frame to `captured`: a new frame
+        size, or the source's timestamps going back (a sender restarted). From such a restart on, the
+        timestamps given out are moved to go on from the last frame's, in real time."""
+        went_back = captured.pts < last.pts - RESTART_GAP
+        if went_back:
+            self._pts_offset += last.pts - captured.pts + max(captured.arrived - last.arrived,
+                                                              1 / self.source.frame_rate)
+        height, width = captured.image.shape[:2]
+        if (height, width) != last.image.shape[:2]:
+            scaled = f'; scaled to {size[0]}x{size[1]}' if (width, height) != size else ''
+            return f'frames changed size to {width}x{height}{scaled}, recurrent states reset'
+        if went_back:
+            return (f'timestamps went back {last.pts - captured.pts:.1f} s (the source restarted); recurrent '
+                    f'states reset')
+        return None
 
     def _restarted(self, message: Optional[str]) -> None:
         self.matter.reset(keep_ratio=True)
