@@ -16,7 +16,9 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Optional
 
+import av
 import numpy as np
 import pytest
 
@@ -40,6 +42,22 @@ SEND_UDP = f'ffmpeg -re -i {{clip}} {X264} -g {KEY_EVERY * RATE} -f mpegts udp:/
 SEND_CAPTURE = (f'ffmpeg -f rawvideo -pix_fmt rgb24 -video_size {SIZE[0]}x{SIZE[1]} -framerate {RATE} '
                 f'-probesize 32 -analyzeduration 0 -i - {X264} '
                 f'-force_key_frames expr:gte(t,n_forced*{KEY_EVERY}) -f mpegts udp://127.0.0.1:{{port}}')
+
+
+def missing_protocol(scheme: str) -> Optional[str]:
+    """Why `scheme` cannot be tested here (PyAV's FFmpeg or FFmpeg's command line lacks it), or None."""
+    if scheme == 'rtsp':
+        scheme = 'tcp'  # RTSP is a format of every FFmpeg, over its tcp:// and udp://
+    try:
+        av.open(f'{scheme}://127.0.0.1:9', format='mpegts', timeout=(1, 1)).close()  # nothing listens on port 9
+    except av.error.ProtocolNotFoundError:
+        return f"the FFmpeg inside PyAV {av.__version__} has no {scheme}:// (its wheels are built without it)"
+    except (av.error.FFmpegError, OSError):
+        pass
+    listing = subprocess.run([FFMPEG, '-hide_banner', '-protocols'], capture_output=True, text=True).stdout
+    if scheme not in listing.split():
+        return f"FFmpeg's command line has no {scheme}://"
+    return None
 
 
 def free_port(kind: str) -> int:
@@ -227,3 +245,95 @@ def test_udp_sender_restarted_and_resized_resets_states_and_keeps_time(tmp_path,
     assert recorded['size'] == SIZE and recorded['frames'] == stats.frames_out
     assert np.all(np.diff(recorded['times']) > 0)
     assert recorded['times'][-1] - recorded['times'][0] > 2 * frames / RATE  # three clips' time, not one
+
+
+# Each protocol with FFmpeg's command line sending to live.py: (the sender, live.py's URL, who
+# listens, over which transport); the side that listens starts first.
+SOURCES = {
+    'tcp': (f'ffmpeg -re -i {{clip}} {X264} -g 60 -f mpegts tcp://127.0.0.1:{{port}}?listen=1',
+            'tcp://127.0.0.1:{port}', 'ffmpeg', 'tcp'),
+    'rtmp': (f'ffmpeg -re -i {{clip}} {X264} -g 60 -f flv -listen 1 rtmp://127.0.0.1:{{port}}/live/stream',
+             'rtmp://127.0.0.1:{port}/live/stream', 'ffmpeg', 'tcp'),
+    'srt-listener': (f'ffmpeg -re -i {{clip}} {X264} -g 60 -f mpegts srt://127.0.0.1:{{port}}',
+                     'srt://127.0.0.1:{port}?mode=listener', 'live', 'udp'),
+    'srt-caller': (f'ffmpeg -re -i {{clip}} {X264} -g 60 -f mpegts srt://127.0.0.1:{{port}}?mode=listener',
+                   'srt://127.0.0.1:{port}', 'ffmpeg', 'udp'),
+}
+
+
+@pytest.mark.parametrize('protocol', SOURCES)
+def test_source_from_ffmpeg(tmp_path, stub_matter, processes, protocol):
+    """Over a connection the sender starts the stream for live.py: every frame decodes, and the
+    sender's end (it closes the connection) is the end of the run."""
+    if reason := missing_protocol(protocol.split('-')[0]):
+        pytest.skip(reason)
+    command, url, listener, kind = SOURCES[protocol]
+    frames = 2 * RATE
+    make_clip(tmp_path / 'clip.mp4', frames)
+    port = free_port(kind)
+    url = url.format(port=port)
+    messages = []
+
+    def start_sender():
+        processes.append(ffmpeg(command.format(clip=tmp_path / 'clip.mp4', port=port)))
+        return processes[-1]
+    if listener == 'ffmpeg':
+        wait_listening(port, kind, start_sender())
+    thread, result = run_session(stub_matter, url, [str(tmp_path / 'rec.mkv')], timeout=10, log=messages.append)
+    if listener == 'live':
+        wait_listening(port, kind)
+        start_sender()
+    sender = processes[-1]
+    assert sender.wait(60) == 0, sender.stderr.read().decode()
+    thread.join(60)
+    assert result['error'] is None and [m for m in messages if 'skipped' in m] == [], (result['error'], messages)
+    stats = result['session'].stats
+    assert stats.frames_in == frames and stats.frames_out + stats.dropped == frames
+    assert probe(tmp_path / 'rec.mkv')['frames'] == stats.frames_out > 0
+
+
+# Each stream sink with FFmpeg's command line receiving: (the receiver, live.py's --output, who
+# listens, over which transport). UDP has no end: the receiver stops 5 s after the last packet.
+SINKS = {
+    'udp': ('ffmpeg -i udp://127.0.0.1:{port}?timeout=5000000 -f framecrc -', 'udp://127.0.0.1:{port}',
+            'ffmpeg', 'udp'),
+    'tcp': ('ffmpeg -i tcp://127.0.0.1:{port}?listen=1 -f framecrc -', 'tcp://127.0.0.1:{port}', 'ffmpeg', 'tcp'),
+    'rtmp': ('ffmpeg -listen 1 -i rtmp://127.0.0.1:{port}/live/stream -f framecrc -',
+             'rtmp://127.0.0.1:{port}/live/stream', 'ffmpeg', 'tcp'),
+    'rtsp': ('ffmpeg -rtsp_flags listen -i rtsp://127.0.0.1:{port}/live -f framecrc -',
+             'rtsp://127.0.0.1:{port}/live', 'ffmpeg', 'tcp'),
+    'srt-listener': ('ffmpeg -i srt://127.0.0.1:{port} -f framecrc -', 'srt://127.0.0.1:{port}?mode=listener',
+                     'live', 'udp'),
+    'srt-caller': ('ffmpeg -i srt://127.0.0.1:{port}?mode=listener -f framecrc -', 'srt://127.0.0.1:{port}',
+                   'ffmpeg', 'udp'),
+}
+
+
+@pytest.mark.parametrize('protocol', SINKS)
+def test_stream_sink_received_by_ffmpeg(tmp_path, stub_matter, processes, protocol):
+    """FFmpeg's receiver, there before the first packet, decodes every frame live.py sends, without
+    an error."""
+    if reason := missing_protocol(protocol.split('-')[0]):
+        pytest.skip(reason)
+    command, url, listener, kind = SINKS[protocol]
+    frames = 2 * RATE
+    make_clip(tmp_path / 'clip.mp4', frames)
+    port = free_port(kind)
+    url = url.format(port=port)
+
+    def start_receiver():
+        processes.append(ffmpeg(command.format(port=port), stdout=subprocess.PIPE))
+        return processes[-1]
+    if listener == 'ffmpeg':
+        wait_listening(port, kind, start_receiver())
+    thread, result = run_session(stub_matter, str(tmp_path / 'clip.mp4'), [url], log=lambda _: None)
+    if listener == 'live':
+        wait_listening(port, kind)
+        start_receiver()
+    thread.join(60)
+    receiver = processes[-1]
+    received, errors = receiver.communicate(timeout=60)
+    assert result['error'] is None and result['session'].stats.frames_out == frames
+    decoded = [line for line in received.decode().splitlines() if not line.startswith('#')]
+    assert len(decoded) == frames, errors.decode()
+    assert [line for line in errors.decode().splitlines() if line.startswith('[h264')] == []
