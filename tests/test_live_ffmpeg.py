@@ -39,9 +39,9 @@ X264 = '-c:v libx264 -preset ultrafast -tune zerolatency'
 SEND_UDP = f'ffmpeg -re -i {{clip}} {X264} -g {KEY_EVERY * RATE} -f mpegts udp://127.0.0.1:{{port}}'
 # A live capture into FFmpeg (a camera, a screen), here raw frames on its stdin, paced by the test;
 # without a probe, FFmpeg would hold back 5 s of them before it sends the first.
-SEND_CAPTURE = (f'ffmpeg -f rawvideo -pix_fmt rgb24 -video_size {SIZE[0]}x{SIZE[1]} -framerate {RATE} '
+CAPTURE = (f'ffmpeg -f rawvideo -pix_fmt rgb24 -video_size {SIZE[0]}x{SIZE[1]} -framerate {RATE} '
                 f'-probesize 32 -analyzeduration 0 -i - {X264} '
-                f'-force_key_frames expr:gte(t,n_forced*{KEY_EVERY}) -f mpegts udp://127.0.0.1:{{port}}')
+                f'-force_key_frames expr:gte(t,n_forced*{{every}})')
 
 
 def missing_protocol(scheme: str) -> Optional[str]:
@@ -58,6 +58,7 @@ def missing_protocol(scheme: str) -> Optional[str]:
     if scheme not in listing.split():
         return f"FFmpeg's command line has no {scheme}://"
     return None
+SEND_CAPTURE = CAPTURE + ' -f mpegts udp://127.0.0.1:{port}'
 
 
 def free_port(kind: str) -> int:
@@ -77,13 +78,17 @@ def listening(port: int, kind: str) -> bool:
     return False
 
 
-def wait_listening(port: int, kind: str, process=None, seconds: float = 60) -> None:
+def wait_until(condition, what: str, process=None, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
-    while not listening(port, kind):
+    while not condition():
         if process is not None and process.poll() is not None:
-            raise AssertionError(f'{process.args[0]} ended before it listened on {kind} port {port}')
-        assert time.monotonic() < deadline, f'nothing listened on {kind} port {port} within {seconds} s'
+            raise AssertionError(f'{process.args[0]} ended before {what}')
+        assert time.monotonic() < deadline, f'not {what} within {seconds} s'
         time.sleep(0.05)
+
+
+def wait_listening(port: int, kind: str, process=None, seconds: float = 60) -> None:
+    wait_until(lambda: listening(port, kind), f'listening on {kind} port {port}', process, seconds)
 
 
 def ffmpeg(command: str, **kwargs) -> subprocess.Popen:
@@ -192,7 +197,7 @@ def test_udp_joined_mid_stream_starts_at_the_next_key_frame(tmp_path, mbv3_weigh
     frames = key + 6 * RATE
     port = free_port('udp')
     url = f'udp://127.0.0.1:{port}'
-    sender = ffmpeg(SEND_CAPTURE.format(port=port), stdin=subprocess.PIPE)
+    sender = ffmpeg(SEND_CAPTURE.format(every=KEY_EVERY, port=port), stdin=subprocess.PIPE)
     processes.append(sender)
     capture = capture_frames(frames)
     feed(sender, (next(capture) for _ in range(joined)))  # the stream runs; nobody receives it yet
@@ -217,6 +222,24 @@ def test_udp_joined_mid_stream_starts_at_the_next_key_frame(tmp_path, mbv3_weigh
     # The last frame sent is the last recorded (nothing follows it to drop it): count back to the first.
     first_recorded = frames - 1 - round((times[-1] - times[0]) * RATE)
     assert key <= first_recorded < key + 5 * RATE  # recorded within 5 s (of stream) of the first key frame
+
+
+def test_udp_without_a_key_frame_within_timeout_fails_saying_so(stub_matter, processes):
+    port = free_port('udp')
+    sender = ffmpeg(SEND_CAPTURE.format(every=60, port=port), stdin=subprocess.PIPE)
+    processes.append(sender)
+    capture = capture_frames(5 * RATE)
+    feed(sender, (next(capture) for _ in range(RATE)))  # past the first key frame; the next is a minute away
+    thread, result = run_session(stub_matter, f'udp://127.0.0.1:{port}', timeout=2, log=lambda _: None)
+    wait_listening(port, 'udp')
+    feeding = threading.Thread(target=feed, args=(sender, capture))
+    feeding.start()
+    thread.join(60)
+    assert result['session'].stats.frames_in == 0
+    assert re.fullmatch(rf"udp://127.0.0.1:{port}: nothing could be decoded for 2 s \(\d+ packets arrived\); raise "
+                        rf"--timeout above the time between the sender's key frames, or have it send them more "
+                        rf"often \(FFmpeg: -g or -force_key_frames\)", str(result['error'])), result['error']
+    feeding.join(60)
 
 
 def test_udp_sender_restarted_and_resized_resets_states_and_keeps_time(tmp_path, stub_matter):
@@ -337,3 +360,54 @@ def test_stream_sink_received_by_ffmpeg(tmp_path, stub_matter, processes, protoc
     decoded = [line for line in received.decode().splitlines() if not line.startswith('#')]
     assert len(decoded) == frames, errors.decode()
     assert [line for line in errors.decode().splitlines() if line.startswith('[h264')] == []
+
+
+@pytest.fixture
+def rtsp_server(processes):
+    """An RTSP server that relays what FFmpeg publishes (Debian's rtsp-server-perl; it sends RTP over
+    UDP only): `(players' port, publishers' port, its log lines so far)`."""
+    server = shutil.which('rtsp-server-perl')
+    if server is None:
+        pytest.skip("no RTSP server to relay FFmpeg's stream: Debian's rtsp-server-perl is the one tested "
+                    "(apt-get install rtsp-server-perl)")
+    players, publishers = free_port('tcp'), free_port('tcp')
+    relay = subprocess.Popen([server, '--clientport', str(players), '--serverport', str(publishers), '--loglevel', '4',
+                              '--client_listen_address', '127.0.0.1', '--source_listen_address', '127.0.0.1',
+                              '--rtp_start_port', str(free_port('udp') & ~1)],
+                             env=dict(os.environ, PERLIO=':unix'), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)  # PERLIO: its log unbuffered, line by line
+    processes.append(relay)
+    log = []
+    threading.Thread(target=lambda: log.extend(relay.stdout), daemon=True).start()
+    wait_listening(players, 'tcp', relay)
+    wait_listening(publishers, 'tcp', relay)
+    return players, publishers, log
+
+
+def test_rtsp_from_ffmpeg_through_a_server_joined_midway(tmp_path, stub_matter, processes, rtsp_server):
+    players, publishers, log = rtsp_server
+    key, joined = KEY_EVERY * RATE, KEY_EVERY * RATE // 2
+    frames = key + 2 * RATE
+    sender = ffmpeg(CAPTURE.format(every=KEY_EVERY) + f' -f rtsp rtsp://127.0.0.1:{publishers}/live',
+                    stdin=subprocess.PIPE)
+    processes.append(sender)
+    capture = capture_frames(frames)
+    feed(sender, (next(capture) for _ in range(joined)))
+    wait_until(lambda: any('Got record for mountpoint /live' in line for line in log), 'publishing', sender)
+    messages = []
+    url = f'rtsp://127.0.0.1:{players}/live'
+    thread, result = run_session(stub_matter, url, [str(tmp_path / 'rec.mkv')], timeout=KEY_EVERY + 2,
+                                 log=messages.append)
+    wait_until(lambda: any('Got method PLAY' in line for line in log), 'playing')
+    feed(sender, capture)
+    time.sleep(1)  # the relay drops what it has not forwarded when the publisher's TEARDOWN comes
+    sender.stdin.close()
+    assert sender.wait(60) == 0, sender.stderr.read().decode()
+    thread.join(60)
+    assert f'no frame for {KEY_EVERY + 2} s' in str(result['error'])  # RTP over UDP: no end but silence
+    skipped = [int(n) for n in re.findall(rf'{re.escape(url)}: skipped (\d+) packets that could not be decoded before '
+                                          rf'the first key frame', '\n'.join(messages))]
+    assert len(skipped) == 1 and 0 < skipped[0] <= key - joined + 1, messages
+    stats = result['session'].stats
+    assert stats.frames_in == frames - key and stats.frames_out + stats.dropped == frames - key
+    assert probe(tmp_path / 'rec.mkv')['frames'] == stats.frames_out > 0
