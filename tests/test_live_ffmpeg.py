@@ -44,6 +44,12 @@ CAPTURE = (f'ffmpeg -f rawvideo -pix_fmt rgb24 -video_size {SIZE[0]}x{SIZE[1]} -
                 f'-force_key_frames expr:gte(t,n_forced*{{every}})')
 
 
+def cli_lacks(scheme: str) -> Optional[str]:
+    """Why FFmpeg's command line cannot send or receive `scheme`, or None."""
+    listing = subprocess.run([FFMPEG, '-hide_banner', '-protocols'], capture_output=True, text=True).stdout
+    return None if scheme in listing.split() else f"FFmpeg's command line has no {scheme}://"
+
+
 def missing_protocol(scheme: str) -> Optional[str]:
     """Why `scheme` cannot be tested here (PyAV's FFmpeg or FFmpeg's command line lacks it), or None."""
     if scheme == 'rtsp':
@@ -54,10 +60,7 @@ def missing_protocol(scheme: str) -> Optional[str]:
         return f"the FFmpeg inside PyAV {av.__version__} has no {scheme}:// (its wheels are built without it)"
     except (av.error.FFmpegError, OSError):
         pass
-    listing = subprocess.run([FFMPEG, '-hide_banner', '-protocols'], capture_output=True, text=True).stdout
-    if scheme not in listing.split():
-        return f"FFmpeg's command line has no {scheme}://"
-    return None
+    return cli_lacks(scheme)
 SEND_CAPTURE = CAPTURE + ' -f mpegts udp://127.0.0.1:{port}'
 
 
@@ -411,3 +414,53 @@ def test_rtsp_from_ffmpeg_through_a_server_joined_midway(tmp_path, stub_matter, 
     stats = result['session'].stats
     assert stats.frames_in == frames - key and stats.frames_out + stats.dropped == frames - key
     assert probe(tmp_path / 'rec.mkv')['frames'] == stats.frames_out > 0
+
+
+# SRT where PyAV has no libsrt: FFmpeg's command line relays it to and from UDP on this machine,
+# with live.py's small probe (FFmpeg's own would hold the stream back 5 s, and fail on a shorter one).
+# A stream's end reaches FFmpeg as an error there (SRT's, UDP's timeout: EIO), after which its MPEG-TS
+# demuxer keeps the frame it holds: each FFmpeg in the chain loses the stream's last frame.
+PROBE = '-probesize 32768 -analyzeduration 500000'
+RELAY_SRT_IN = f'ffmpeg {PROBE} -i srt://127.0.0.1:{{srt}}?mode=listener -c copy -f mpegts udp://127.0.0.1:{{udp}}'
+RELAY_SRT_OUT = f'ffmpeg {PROBE} -i udp://127.0.0.1:{{udp}}?timeout=5000000 -c copy -f mpegts srt://127.0.0.1:{{srt}}'
+
+
+def test_srt_from_ffmpeg_relayed_to_udp(tmp_path, stub_matter, processes):
+    if reason := cli_lacks('srt'):
+        pytest.skip(reason)
+    frames = 2 * RATE
+    make_clip(tmp_path / 'clip.mp4', frames)
+    srt, udp = free_port('udp'), free_port('udp')
+    thread, result = run_session(stub_matter, f'udp://127.0.0.1:{udp}', timeout=10, log=lambda _: None)
+    wait_listening(udp, 'udp')
+    processes.append(ffmpeg(RELAY_SRT_IN.format(srt=srt, udp=udp)))
+    wait_listening(srt, 'udp', processes[-1])
+    sender = ffmpeg(f'ffmpeg -re -i {tmp_path / "clip.mp4"} {X264} -g 60 -f mpegts srt://127.0.0.1:{srt}')
+    processes.append(sender)
+    assert sender.wait(60) == 0, sender.stderr.read().decode()
+    thread.join(60)
+    assert 'no frame for 10 s' in str(result['error'])
+    stats = result['session'].stats
+    assert stats.frames_in == frames - 1 and stats.frames_out + stats.dropped == stats.frames_in
+    assert round((result['pts'][-1] - result['pts'][0]) * RATE) == frames - 2  # from the first frame, all but the last
+
+
+def test_stream_sink_relayed_to_srt_received_by_ffmpeg(tmp_path, stub_matter, processes):
+    if reason := cli_lacks('srt'):
+        pytest.skip(reason)
+    frames = 2 * RATE
+    make_clip(tmp_path / 'clip.mp4', frames)
+    srt, udp = free_port('udp'), free_port('udp')
+    receiver = ffmpeg(f'ffmpeg {PROBE} -i srt://127.0.0.1:{srt}?mode=listener -f framecrc -', stdout=subprocess.PIPE)
+    processes.append(receiver)
+    wait_listening(srt, 'udp', receiver)
+    processes.append(ffmpeg(RELAY_SRT_OUT.format(srt=srt, udp=udp)))
+    wait_listening(udp, 'udp', processes[-1])
+    thread, result = run_session(stub_matter, str(tmp_path / 'clip.mp4'), [f'udp://127.0.0.1:{udp}'],
+                                 log=lambda _: None)
+    thread.join(60)
+    received, errors = receiver.communicate(timeout=60)
+    assert result['error'] is None and result['session'].stats.frames_out == frames
+    decoded = [line for line in received.decode().splitlines() if not line.startswith('#')]
+    assert len(decoded) == frames - 2, errors.decode()  # the relay's last frame and the receiver's
+    assert [line for line in errors.decode().splitlines() if line.startswith('[h264')] == []
