@@ -35,13 +35,16 @@ SIZE = (160, 120)
 RATE = 15
 KEY_EVERY = 4  # seconds between the sender's key frames
 X264 = '-c:v libx264 -preset ultrafast -tune zerolatency'
+# live.py's small probe for FFmpeg receiving SRT: its own would hold a stream back 5 s, and fail on a
+# shorter one, whose end (SRT's: EIO) comes before the probe's.
+PROBE = '-probesize 32768 -analyzeduration 500000'
 # What documentation/live.md shows ({clip}: a video file; {port}: a free port on 127.0.0.1).
 SEND_UDP = f'ffmpeg -re -i {{clip}} {X264} -g {KEY_EVERY * RATE} -f mpegts udp://127.0.0.1:{{port}}'
 # A live capture into FFmpeg (a camera, a screen), here raw frames on its stdin, paced by the test;
 # without a probe, FFmpeg would hold back 5 s of them before it sends the first.
 CAPTURE = (f'ffmpeg -f rawvideo -pix_fmt rgb24 -video_size {SIZE[0]}x{SIZE[1]} -framerate {RATE} '
                 f'-probesize 32 -analyzeduration 0 -i - {X264} '
-                f'-force_key_frames expr:gte(t,n_forced*{{every}})')
+                f"-force_key_frames 'expr:gte(t,n_forced*{{every}})'")
 
 
 def cli_lacks(scheme: str) -> Optional[str]:
@@ -239,7 +242,7 @@ def test_udp_without_a_key_frame_within_timeout_fails_saying_so(stub_matter, pro
     feeding.start()
     thread.join(60)
     assert result['session'].stats.frames_in == 0
-    assert re.fullmatch(rf"udp://127.0.0.1:{port}: nothing could be decoded for 2 s \(\d+ packets arrived\); raise "
+    assert re.fullmatch(rf"udp://127.0.0.1:{port}: nothing could be decoded for 2 s \(\d+ packets skipped\); raise "
                         rf"--timeout above the time between the sender's key frames, or have it send them more "
                         rf"often \(FFmpeg: -g or -force_key_frames\)", str(result['error'])), result['error']
     feeding.join(60)
@@ -276,13 +279,13 @@ def test_udp_sender_restarted_and_resized_resets_states_and_keeps_time(tmp_path,
 # Each protocol with FFmpeg's command line sending to live.py: (the sender, live.py's URL, who
 # listens, over which transport); the side that listens starts first.
 SOURCES = {
-    'tcp': (f'ffmpeg -re -i {{clip}} {X264} -g 60 -f mpegts tcp://127.0.0.1:{{port}}?listen=1',
+    'tcp': (f'ffmpeg -re -i {{clip}} {X264} -g 60 -f mpegts \'tcp://127.0.0.1:{{port}}?listen=1\'',
             'tcp://127.0.0.1:{port}', 'ffmpeg', 'tcp'),
     'rtmp': (f'ffmpeg -re -i {{clip}} {X264} -g 60 -f flv -listen 1 rtmp://127.0.0.1:{{port}}/live/stream',
              'rtmp://127.0.0.1:{port}/live/stream', 'ffmpeg', 'tcp'),
     'srt-listener': (f'ffmpeg -re -i {{clip}} {X264} -g 60 -f mpegts srt://127.0.0.1:{{port}}',
                      'srt://127.0.0.1:{port}?mode=listener', 'live', 'udp'),
-    'srt-caller': (f'ffmpeg -re -i {{clip}} {X264} -g 60 -f mpegts srt://127.0.0.1:{{port}}?mode=listener',
+    'srt-caller': (f'ffmpeg -re -i {{clip}} {X264} -g 60 -f mpegts \'srt://127.0.0.1:{{port}}?mode=listener\'',
                    'srt://127.0.0.1:{port}', 'ffmpeg', 'udp'),
 }
 
@@ -321,17 +324,17 @@ def test_source_from_ffmpeg(tmp_path, stub_matter, processes, protocol):
 # Each stream sink with FFmpeg's command line receiving: (the receiver, live.py's --output, who
 # listens, over which transport). UDP has no end: the receiver stops 5 s after the last packet.
 SINKS = {
-    'udp': ('ffmpeg -i udp://127.0.0.1:{port}?timeout=5000000 -f framecrc -', 'udp://127.0.0.1:{port}',
+    'udp': ("ffmpeg -i 'udp://127.0.0.1:{port}?timeout=5000000' -f framecrc -", 'udp://127.0.0.1:{port}',
             'ffmpeg', 'udp'),
-    'tcp': ('ffmpeg -i tcp://127.0.0.1:{port}?listen=1 -f framecrc -', 'tcp://127.0.0.1:{port}', 'ffmpeg', 'tcp'),
+    'tcp': ("ffmpeg -i 'tcp://127.0.0.1:{port}?listen=1' -f framecrc -", 'tcp://127.0.0.1:{port}', 'ffmpeg', 'tcp'),
     'rtmp': ('ffmpeg -listen 1 -i rtmp://127.0.0.1:{port}/live/stream -f framecrc -',
              'rtmp://127.0.0.1:{port}/live/stream', 'ffmpeg', 'tcp'),
     'rtsp': ('ffmpeg -rtsp_flags listen -i rtsp://127.0.0.1:{port}/live -f framecrc -',
              'rtsp://127.0.0.1:{port}/live', 'ffmpeg', 'tcp'),
-    'srt-listener': ('ffmpeg -i srt://127.0.0.1:{port} -f framecrc -', 'srt://127.0.0.1:{port}?mode=listener',
-                     'live', 'udp'),
-    'srt-caller': ('ffmpeg -i srt://127.0.0.1:{port}?mode=listener -f framecrc -', 'srt://127.0.0.1:{port}',
-                   'ffmpeg', 'udp'),
+    'srt-listener': (f'ffmpeg {PROBE} -i srt://127.0.0.1:{{port}} -f framecrc -',
+                     'srt://127.0.0.1:{port}?mode=listener', 'live', 'udp'),
+    'srt-caller': (f"ffmpeg {PROBE} -i 'srt://127.0.0.1:{{port}}?mode=listener' -f framecrc -",
+                   'srt://127.0.0.1:{port}', 'ffmpeg', 'udp'),
 }
 
 
@@ -416,13 +419,12 @@ def test_rtsp_from_ffmpeg_through_a_server_joined_midway(tmp_path, stub_matter, 
     assert probe(tmp_path / 'rec.mkv')['frames'] == stats.frames_out > 0
 
 
-# SRT where PyAV has no libsrt: FFmpeg's command line relays it to and from UDP on this machine,
-# with live.py's small probe (FFmpeg's own would hold the stream back 5 s, and fail on a shorter one).
+# SRT where PyAV has no libsrt: FFmpeg's command line relays it to and from UDP on this machine.
 # A stream's end reaches FFmpeg as an error there (SRT's, UDP's timeout: EIO), after which its MPEG-TS
 # demuxer keeps the frame it holds: each FFmpeg in the chain loses the stream's last frame.
-PROBE = '-probesize 32768 -analyzeduration 500000'
-RELAY_SRT_IN = f'ffmpeg {PROBE} -i srt://127.0.0.1:{{srt}}?mode=listener -c copy -f mpegts udp://127.0.0.1:{{udp}}'
-RELAY_SRT_OUT = f'ffmpeg {PROBE} -i udp://127.0.0.1:{{udp}}?timeout=5000000 -c copy -f mpegts srt://127.0.0.1:{{srt}}'
+RELAY_SRT_IN = f"ffmpeg {PROBE} -i 'srt://127.0.0.1:{{srt}}?mode=listener' -c copy -f mpegts udp://127.0.0.1:{{udp}}"
+RELAY_SRT_OUT = (f"ffmpeg {PROBE} -i 'udp://127.0.0.1:{{udp}}?timeout=5000000' -c copy -f mpegts "
+                 f"srt://127.0.0.1:{{srt}}")
 
 
 def test_srt_from_ffmpeg_relayed_to_udp(tmp_path, stub_matter, processes):
@@ -431,7 +433,8 @@ def test_srt_from_ffmpeg_relayed_to_udp(tmp_path, stub_matter, processes):
     frames = 2 * RATE
     make_clip(tmp_path / 'clip.mp4', frames)
     srt, udp = free_port('udp'), free_port('udp')
-    thread, result = run_session(stub_matter, f'udp://127.0.0.1:{udp}', timeout=10, log=lambda _: None)
+    thread, result = run_session(stub_matter, f'udp://127.0.0.1:{udp}', [str(tmp_path / 'rec.mkv')], timeout=10,
+                                 log=lambda _: None)
     wait_listening(udp, 'udp')
     processes.append(ffmpeg(RELAY_SRT_IN.format(srt=srt, udp=udp)))
     wait_listening(srt, 'udp', processes[-1])
@@ -443,6 +446,7 @@ def test_srt_from_ffmpeg_relayed_to_udp(tmp_path, stub_matter, processes):
     stats = result['session'].stats
     assert stats.frames_in == frames - 1 and stats.frames_out + stats.dropped == stats.frames_in
     assert round((result['pts'][-1] - result['pts'][0]) * RATE) == frames - 2  # from the first frame, all but the last
+    assert probe(tmp_path / 'rec.mkv')['frames'] == stats.frames_out
 
 
 def test_stream_sink_relayed_to_srt_received_by_ffmpeg(tmp_path, stub_matter, processes):
@@ -451,7 +455,7 @@ def test_stream_sink_relayed_to_srt_received_by_ffmpeg(tmp_path, stub_matter, pr
     frames = 2 * RATE
     make_clip(tmp_path / 'clip.mp4', frames)
     srt, udp = free_port('udp'), free_port('udp')
-    receiver = ffmpeg(f'ffmpeg {PROBE} -i srt://127.0.0.1:{srt}?mode=listener -f framecrc -', stdout=subprocess.PIPE)
+    receiver = ffmpeg(f"ffmpeg {PROBE} -i 'srt://127.0.0.1:{srt}?mode=listener' -f framecrc -", stdout=subprocess.PIPE)
     processes.append(receiver)
     wait_listening(srt, 'udp', receiver)
     processes.append(ffmpeg(RELAY_SRT_OUT.format(srt=srt, udp=udp)))

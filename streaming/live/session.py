@@ -24,7 +24,7 @@ from .adaptive import RatioController
 from .frame import LiveFrame
 from .latest import Closed, LatestFrames, Stalled
 from .sinks import Sink, SinkError, check_sink, open_sink
-from .sources import Captured, Source, SourceError, open_source, stalled, stderr_line
+from .sources import Captured, Source, SourceError, open_source, stderr_line
 from .stats import LiveStats
 
 RESTART_GAP = 1.0  # seconds back in time of the source's pts that mean it restarted
@@ -121,7 +121,7 @@ class LiveSession:
         try:
             return self.queue.get(self.timeout + STALL_GRACE)
         except Stalled:
-            raise SourceError(stalled(self.source.name, self.timeout)) from None
+            raise SourceError(self.source.why_stalled(self.timeout)) from None
         except Closed as e:
             if e.__cause__ is not None:
                 if isinstance(e.__cause__, ConversionError):

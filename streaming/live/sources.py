@@ -10,7 +10,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import BinaryIO, Callable, Dict, Iterator, NamedTuple, Optional, Tuple
 
 import av
 import numpy as np
@@ -63,6 +63,10 @@ class Source:
     def frames(self) -> Iterator[Captured]:
         raise NotImplementedError
 
+    def why_stalled(self, timeout: float) -> str:
+        """Why no frame came for `timeout` seconds, in one line."""
+        return stalled(self.name, timeout)
+
     def close(self) -> None:
         """Stop the source; `frames()` ends (or raises) soon after."""
 
@@ -92,6 +96,7 @@ class PyAVSource(Source):
         self.stream.thread_type = 'SLICE'  # frame threads would hold frames back, one per thread
         self._closed = self._running = False
         self._last_pts: Optional[float] = None
+        self._skipped = 0  # packets that could not be decoded since the last frame
 
     def frames(self) -> Iterator[Captured]:
         self._running = True
@@ -103,7 +108,7 @@ class PyAVSource(Source):
             for frame in self.stream.codec_context.decode(None):
                 yield self._captured(frame)
             if not self._closed:
-                raise SourceError(stalled(self.name, self.timeout)) from e
+                raise SourceError(self.why_stalled(self.timeout)) from e
         except av.error.FFmpegError as e:
             if not self._closed:
                 raise SourceError(f'{self.name}: the stream failed ({e.strerror})') from e
@@ -112,7 +117,6 @@ class PyAVSource(Source):
 
     def _decode(self) -> Iterator[Captured]:
         """Decode packet by packet: one that fails is skipped and counted, not the end of the stream."""
-        waiting = skipped = 0  # packets since the last frame; those of them skipped
         keyed = decoded = False  # a key frame, a frame came
         since = time.monotonic()
         packets = self.container.demux(self.stream)
@@ -124,35 +128,38 @@ class PyAVSource(Source):
             except av.error.FFmpegError as e:
                 if e.errno != errno.EIO:
                     raise
-                # RTMP's end: the sender closed the connection. What the decoder holds comes out.
-                packet = None
+                packet = None  # the sender closed the connection (RTMP's and SRT's end): out with what is held
+            data = packet is not None and packet.size > 0  # not the flush at the end
             try:
-                frames: List[av.VideoFrame] = self.stream.codec_context.decode(packet)
+                frames = self.stream.codec_context.decode(packet)
             except av.error.FFmpegError:  # e.g. no parameter sets yet: H.264 joined between key frames
                 frames = []
-                skipped += 1
+                self._skipped += 1
             else:
-                keyed = keyed or (packet is not None and packet.is_keyframe)
+                keyed = keyed or (data and packet.is_keyframe)
                 # Before the first key frame, a decoder that knows the parameter sets drops frames silently.
-                if not frames and not keyed and not decoded and packet is not None and packet.size:
-                    skipped += 1
+                if data and not frames and not keyed and not decoded:
+                    self._skipped += 1
             if frames:
-                if skipped:
-                    self.log(f'{self.name}: skipped {skipped} packets that could not be decoded '
+                if self._skipped:
+                    self.log(f'{self.name}: skipped {self._skipped} packets that could not be decoded '
                              + ('after data was lost' if decoded else
                                 'before the first key frame (the stream was joined midway)'))
-                waiting = skipped = 0
+                self._skipped = 0
                 decoded, since = True, time.monotonic()
                 for frame in frames:
                     yield self._captured(frame)
-            elif packet is not None and packet.size:
-                waiting += 1
-                if time.monotonic() - since > self.timeout:
-                    raise SourceError(f'{self.name}: nothing could be decoded for {self.timeout:g} s ({waiting} '
-                                      f'packets arrived); raise --timeout above the time between the sender\'s key '
-                                      f'frames, or have it send them more often (FFmpeg: -g or -force_key_frames)')
+            elif self._skipped and time.monotonic() - since > self.timeout:
+                raise SourceError(self.why_stalled(self.timeout))
             if packet is None:
                 return
+
+    def why_stalled(self, timeout: float) -> str:
+        if not self._skipped:
+            return super().why_stalled(timeout)
+        return (f'{self.name}: nothing could be decoded for {timeout:g} s ({self._skipped} packets skipped); raise '
+                f'--timeout above the time between the sender\'s key frames, or have it send them more often '
+                f'(FFmpeg: -g or -force_key_frames)')
 
     def _captured(self, frame: av.VideoFrame) -> Captured:
         now = time.monotonic()
@@ -174,8 +181,8 @@ def open_network(url: str, timeout: float, log: Callable[[str], None] = stderr_l
     scheme = url.split('://', 1)[0].lower()
     options = dict(NETWORK_OPTIONS, **(UDP_OPTIONS if scheme == 'udp' else {}))
     format_ = 'mpegts' if scheme in ('udp', 'srt', 'tcp') else None
-    # RTSP: RTP over TCP first (over UDP it loses packets on busy networks: grey smears); UDP for a
-    # server that refuses TCP (it answers 400 or 461), as FFmpeg's receiver falls back.
+    # RTSP: RTP over TCP first (over UDP it loses packets on busy networks: grey smears), then UDP for
+    # a server that refuses TCP (it answers 400 or 461), as FFmpeg's receiver tries both.
     transports = ('tcp', 'udp') if scheme.startswith('rtsp') else (None,)
     try:
         for transport in transports:
