@@ -2,8 +2,9 @@
 the same streams): FFmpeg sends to live.py over UDP, SRT, RTMP, RTSP and TCP, started before or
 after it, joined mid-stream; and live.py's stream sinks are received by FFmpeg.
 
-The commands are the ones documentation/live.md shows, word for word but for the port and the
-file names. The network runs with one thread (see test_live_stream.py for why).
+The commands are the ones documentation/live.md shows, word for word but for the ports and the
+file names (the tests add -hide_banner -nostdin -loglevel error). The network runs with one thread
+(see test_live_stream.py for why).
 """
 import json
 import os
@@ -43,8 +44,9 @@ SEND_UDP = f'ffmpeg -re -i {{clip}} {X264} -g {KEY_EVERY * RATE} -f mpegts udp:/
 # A live capture into FFmpeg (a camera, a screen), here raw frames on its stdin, paced by the test;
 # without a probe, FFmpeg would hold back 5 s of them before it sends the first.
 CAPTURE = (f'ffmpeg -f rawvideo -pix_fmt rgb24 -video_size {SIZE[0]}x{SIZE[1]} -framerate {RATE} '
-                f'-probesize 32 -analyzeduration 0 -i - {X264} '
-                f"-force_key_frames 'expr:gte(t,n_forced*{{every}})'")
+           f'-probesize 32 -analyzeduration 0 -i - {X264} '
+           f"-force_key_frames 'expr:gte(t,n_forced*{{every}})'")
+SEND_CAPTURE = CAPTURE + ' -f mpegts udp://127.0.0.1:{port}'
 
 
 def cli_lacks(scheme: str) -> Optional[str]:
@@ -64,7 +66,6 @@ def missing_protocol(scheme: str) -> Optional[str]:
     except (av.error.FFmpegError, OSError):
         pass
     return cli_lacks(scheme)
-SEND_CAPTURE = CAPTURE + ' -f mpegts udp://127.0.0.1:{port}'
 
 
 def free_port(kind: str) -> int:
@@ -177,12 +178,12 @@ def skip_warnings(stderr: str, url: str):
 
 
 def test_udp_from_ffmpeg_started_after_live_py(tmp_path, mbv3_weights, processes):
-    frames = 2 * KEY_EVERY * RATE
+    frames = (KEY_EVERY + 1) * RATE
     make_clip(tmp_path / 'clip.mp4', frames)
     port = free_port('udp')
     url = f'udp://127.0.0.1:{port}'
     live = live_py(tmp_path, mbv3_weights, '--input-source', url, '--output', str(tmp_path / 'rec.mkv'),
-                   '--timeout', '10', '--stats', str(tmp_path / 'stats.json'))
+                   '--timeout', '6', '--stats', str(tmp_path / 'stats.json'))
     processes.append(live)
     wait_listening(port, 'udp', live)
     sender = ffmpeg(SEND_UDP.format(clip=tmp_path / 'clip.mp4', port=port))
@@ -190,7 +191,7 @@ def test_udp_from_ffmpeg_started_after_live_py(tmp_path, mbv3_weights, processes
     assert sender.wait(120) == 0, sender.stderr.read().decode()
     _, stderr = live.communicate(timeout=120)
     # UDP has no end: live.py gives up on the silent stream after --timeout, the recording finished.
-    assert live.returncode == 1 and 'no frame for 10 s; giving up' in stderr, stderr
+    assert live.returncode == 1 and 'no frame for 6 s; giving up' in stderr, stderr
     assert skip_warnings(stderr, url) == []  # it listened before the first packet: every one decodes
     stats = json.loads((tmp_path / 'stats.json').read_text())
     assert stats['frames_in'] == frames and stats['frames_out'] + stats['dropped'] == frames, stats
@@ -279,13 +280,13 @@ def test_udp_sender_restarted_and_resized_resets_states_and_keeps_time(tmp_path,
 # Each protocol with FFmpeg's command line sending to live.py: (the sender, live.py's URL, who
 # listens, over which transport); the side that listens starts first.
 SOURCES = {
-    'tcp': (f'ffmpeg -re -i {{clip}} {X264} -g 60 -f mpegts \'tcp://127.0.0.1:{{port}}?listen=1\'',
+    'tcp': (f"ffmpeg -re -i {{clip}} {X264} -g 60 -f mpegts 'tcp://127.0.0.1:{{port}}?listen=1'",
             'tcp://127.0.0.1:{port}', 'ffmpeg', 'tcp'),
     'rtmp': (f'ffmpeg -re -i {{clip}} {X264} -g 60 -f flv -listen 1 rtmp://127.0.0.1:{{port}}/live/stream',
              'rtmp://127.0.0.1:{port}/live/stream', 'ffmpeg', 'tcp'),
     'srt-listener': (f'ffmpeg -re -i {{clip}} {X264} -g 60 -f mpegts srt://127.0.0.1:{{port}}',
                      'srt://127.0.0.1:{port}?mode=listener', 'live', 'udp'),
-    'srt-caller': (f'ffmpeg -re -i {{clip}} {X264} -g 60 -f mpegts \'srt://127.0.0.1:{{port}}?mode=listener\'',
+    'srt-caller': (f"ffmpeg -re -i {{clip}} {X264} -g 60 -f mpegts 'srt://127.0.0.1:{{port}}?mode=listener'",
                    'srt://127.0.0.1:{port}', 'ffmpeg', 'udp'),
 }
 
@@ -384,7 +385,11 @@ def rtsp_server(processes):
                              text=True)  # PERLIO: its log unbuffered, line by line
     processes.append(relay)
     log = []
-    threading.Thread(target=lambda: log.extend(relay.stdout), daemon=True).start()
+
+    def read():
+        for line in relay.stdout:
+            log.append(line)
+    threading.Thread(target=read, daemon=True).start()
     wait_listening(players, 'tcp', relay)
     wait_listening(publishers, 'tcp', relay)
     return players, publishers, log
