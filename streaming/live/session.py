@@ -8,7 +8,6 @@ newest frame and hands it to the sinks, and yields it.
         for frame in session:            # LiveFrame: frame.image(), frame.rgba(), frame.alpha(), frame.pts
             ...                          # session.reset() forgets the recurrent states; break stops
 """
-import sys
 import threading
 import time
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -25,16 +24,12 @@ from .adaptive import RatioController
 from .frame import LiveFrame
 from .latest import Closed, LatestFrames, Stalled
 from .sinks import Sink, SinkError, check_sink, open_sink
-from .sources import Captured, Source, SourceError, open_source, stalled
+from .sources import Captured, Source, SourceError, open_source, stderr_line
 from .stats import LiveStats
 
 RESTART_GAP = 1.0  # seconds back in time of the source's pts that mean it restarted
 STALL_GRACE = 1.0  # beyond --timeout, for a source that times out on its own to hand over its last frames
 SINK_ERRORS = (ConversionError, OSError, av.error.FFmpegError, RuntimeError)
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class LiveSession:
@@ -53,7 +48,7 @@ class LiveSession:
         duration: stop after this many seconds of frames (None: until the source ends or `stop()`).
         queue_size: frames that may wait for the network (1: lowest latency; 2 absorbs jitter).
         input_size, realtime, frame_rate: for `open_source` (stdin's size, a file at its own rate).
-        log: where messages go (a sink that failed, a source restart); default stderr.
+        log: where messages go (a sink that failed, a source restart, packets skipped); default stderr.
         on_second: called with the `LiveStats` about once a second (the CLI prints `stats.line()`).
     """
 
@@ -61,7 +56,7 @@ class LiveSession:
                  background: Any = None, target_fps: Optional[float] = None, min_ratio: float = 0.125,
                  timeout: float = 5.0, duration: Optional[float] = None, queue_size: int = 1,
                  input_size: Optional[Tuple[int, int]] = None, realtime: bool = False,
-                 frame_rate: Optional[float] = None, log: Callable[[str], None] = _stderr,
+                 frame_rate: Optional[float] = None, log: Callable[[str], None] = stderr_line,
                  on_second: Optional[Callable[[LiveStats], None]] = None):
         check_downsample_ratio(min_ratio, '--min-ratio')
         if target_fps is not None and not target_fps > 0:
@@ -77,7 +72,7 @@ class LiveSession:
         self.target_fps, self.min_ratio, self.timeout, self.duration = target_fps, min_ratio, timeout, duration
         if not isinstance(source, Source):
             log(f'opening {source}')
-            source = open_source(source, input_size, realtime, timeout, frame_rate)
+            source = open_source(source, input_size, realtime, timeout, frame_rate, log=log)
         self.source = source
         self.queue = LatestFrames(queue_size, drop=self.source.live)
         self.stats = LiveStats()
@@ -86,6 +81,7 @@ class LiveSession:
         self._closed = False
         self._capture_thread: Optional[threading.Thread] = None
         self._background = None
+        self._pts_offset = 0.0  # added to the source's timestamps: after a restart, they go on from the last frame's
         self.sinks: List[Sink] = []
         try:
             for output in outputs:
@@ -125,7 +121,7 @@ class LiveSession:
         try:
             return self.queue.get(self.timeout + STALL_GRACE)
         except Stalled:
-            raise SourceError(stalled(self.source.name, self.timeout)) from None
+            raise SourceError(self.source.why_stalled(self.timeout)) from None
         except Closed as e:
             if e.__cause__ is not None:
                 if isinstance(e.__cause__, ConversionError):
@@ -144,7 +140,7 @@ class LiveSession:
             self.close()
 
     def _run(self) -> Iterator[LiveFrame]:
-        size = controller = last_pts = first = None
+        size = controller = last = first = None
         had_sinks = bool(self.sinks)
         next_second = time.monotonic() + 1
         while not self._stop.is_set():
@@ -159,20 +155,16 @@ class LiveSession:
             if size is None:
                 size = (image.shape[1], image.shape[0])
                 bgr, controller = self._start(size)
-            elif (image.shape[1], image.shape[0]) != size:
-                self._restarted(f'{self.source.name}: frames changed size to {image.shape[1]}x{image.shape[0]}; '
-                                f'scaled to {size[0]}x{size[1]}, recurrent states reset')
-                image = np.array(Image.fromarray(image).resize(size, Image.BILINEAR))
-            elif last_pts is not None and captured.pts < last_pts - RESTART_GAP:
-                self._restarted(f'{self.source.name}: timestamps went back {last_pts - captured.pts:.1f} s (the '
-                                f'source restarted); recurrent states reset')
-            last_pts = captured.pts
-            if self._reset.is_set():
+            why = None if last is None else self._discontinuity(captured, last, size)
+            if why is not None or self._reset.is_set():  # a reset asked for by hand is done by this one too
                 self._reset.clear()
-                self._restarted(None)
+                self._restarted(why and f'{self.source.name}: {why}')
+            if (image.shape[1], image.shape[0]) != size:  # the sinks keep the first size
+                image = np.array(Image.fromarray(image).resize(size, Image.BILINEAR))
+            last = captured
             fgr, pha = self.matter(image[None])
-            frame = LiveFrame(fgr, pha, bgr.next(1), captured.pts, captured.arrived, self.stats.frames_out,
-                              self.matter.downsample_ratio)
+            frame = LiveFrame(fgr, pha, bgr.next(1), captured.pts + self._pts_offset, captured.arrived,
+                              self.stats.frames_out, self.matter.downsample_ratio)
             self._write(frame)
             if had_sinks and not self.sinks:
                 raise SinkError('every output failed; stopping')
@@ -195,6 +187,23 @@ class LiveSession:
         if self.target_fps is not None:
             controller = RatioController(self.target_fps, ratio, min(self.min_ratio, ratio))
         return self._background, controller
+
+    def _discontinuity(self, captured: Captured, last: Captured, size: Tuple[int, int]) -> Optional[str]:
+        """Why the recurrent states must not go on from the `last` frame to `captured`: a new frame
+        size, or the source's timestamps going back (a sender restarted). From such a restart on, the
+        timestamps given out are moved to go on from the last frame's, in real time."""
+        went_back = captured.pts < last.pts - RESTART_GAP
+        if went_back:
+            self._pts_offset += last.pts - captured.pts + max(captured.arrived - last.arrived,
+                                                              1 / self.source.frame_rate)
+        height, width = captured.image.shape[:2]
+        if (height, width) != last.image.shape[:2]:
+            scaled = f'; scaled to {size[0]}x{size[1]}' if (width, height) != size else ''
+            return f'frames changed size to {width}x{height}{scaled}, recurrent states reset'
+        if went_back:
+            return (f'timestamps went back {last.pts - captured.pts:.1f} s (the source restarted); recurrent '
+                    f'states reset')
+        return None
 
     def _restarted(self, message: Optional[str]) -> None:
         self.matter.reset(keep_ratio=True)

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Dict, Iterator, NamedTuple, Optional, Tuple
+from typing import BinaryIO, Callable, Dict, Iterator, NamedTuple, Optional, Tuple
 
 import av
 import numpy as np
@@ -30,6 +30,11 @@ UDP_OPTIONS = {'buffer_size': '4194304', 'fifo_size': '100000', 'overrun_nonfata
 
 class SourceError(ConversionError):
     """A source that cannot be opened or read, in one line."""
+
+
+def stderr_line(message: str) -> None:
+    """Where a source's and a session's messages go unless told otherwise."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def stalled(name: str, timeout: float) -> str:
@@ -58,6 +63,10 @@ class Source:
     def frames(self) -> Iterator[Captured]:
         raise NotImplementedError
 
+    def why_stalled(self, timeout: float) -> str:
+        """Why no frame came for `timeout` seconds, in one line."""
+        return stalled(self.name, timeout)
+
     def close(self) -> None:
         """Stop the source; `frames()` ends (or raises) soon after."""
 
@@ -71,37 +80,94 @@ def is_camera(spec: str) -> bool:
 
 
 class PyAVSource(Source):
-    """A camera or a network stream, decoded by PyAV (FFmpeg) as it arrives."""
+    """A camera or a network stream, decoded by PyAV (FFmpeg) as it arrives.
 
-    def __init__(self, name: str, container: av.container.InputContainer, timeout: float):
+    As FFmpeg's own receiver does, packets that cannot be decoded (before the first key frame of a
+    stream joined midway, after data was lost) are skipped, and counted in one line to `log` when
+    frames come again; the source fails only when nothing decodes for `timeout` seconds. A frame
+    without a timestamp is one frame after the last, as in files.
+    """
+
+    def __init__(self, name: str, container: av.container.InputContainer, timeout: float,
+                 log: Callable[[str], None] = stderr_line):
         stream = container.streams.video[0]
         super().__init__(name, True, float(stream.average_rate or stream.guessed_rate or 30))
-        self.container, self.stream, self.timeout = container, stream, timeout
+        self.container, self.stream, self.timeout, self.log = container, stream, timeout, log
         self.stream.thread_type = 'SLICE'  # frame threads would hold frames back, one per thread
         self._closed = self._running = False
+        self._last_pts: Optional[float] = None
+        self._skipped = 0  # packets that could not be decoded since the last frame
 
     def frames(self) -> Iterator[Captured]:
         self._running = True
         try:
-            for frame in self.container.decode(self.stream):
-                yield self._captured(frame)
+            yield from self._decode()
         except av.error.ExitError as e:  # PyAV's read timeout
             # The demuxer holds a stream's last frame until the stream ends (MPEG-TS cannot tell its
             # end before), and the decoder may hold one more: out with them, then give up.
             for frame in self.stream.codec_context.decode(None):
                 yield self._captured(frame)
             if not self._closed:
-                raise SourceError(stalled(self.name, self.timeout)) from e
+                raise SourceError(self.why_stalled(self.timeout)) from e
         except av.error.FFmpegError as e:
             if not self._closed:
                 raise SourceError(f'{self.name}: the stream failed ({e.strerror})') from e
         finally:
             self.container.close()
 
-    @staticmethod
-    def _captured(frame: av.VideoFrame) -> Captured:
+    def _decode(self) -> Iterator[Captured]:
+        """Decode packet by packet: one that fails is skipped and counted, not the end of the stream."""
+        keyed = decoded = False  # a key frame, a frame came
+        since = time.monotonic()
+        packets = self.container.demux(self.stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.error.FFmpegError as e:
+                if e.errno != errno.EIO:
+                    raise
+                packet = None  # the sender closed the connection (RTMP's and SRT's end): out with what is held
+            data = packet is not None and packet.size > 0  # not the flush at the end
+            try:
+                frames = self.stream.codec_context.decode(packet)
+            except av.error.FFmpegError:  # e.g. no parameter sets yet: H.264 joined between key frames
+                frames = []
+                self._skipped += 1
+            else:
+                keyed = keyed or (data and packet.is_keyframe)
+                # Before the first key frame, a decoder that knows the parameter sets drops frames silently.
+                if data and not frames and not keyed and not decoded:
+                    self._skipped += 1
+            if frames:
+                if self._skipped:
+                    self.log(f'{self.name}: skipped {self._skipped} packets that could not be decoded '
+                             + ('after data was lost' if decoded else
+                                'before the first key frame (the stream was joined midway)'))
+                self._skipped = 0
+                decoded, since = True, time.monotonic()
+                for frame in frames:
+                    yield self._captured(frame)
+            elif self._skipped and time.monotonic() - since > self.timeout:
+                raise SourceError(self.why_stalled(self.timeout))
+            if packet is None:
+                return
+
+    def why_stalled(self, timeout: float) -> str:
+        if not self._skipped:
+            return super().why_stalled(timeout)
+        return (f'{self.name}: nothing could be decoded for {timeout:g} s ({self._skipped} packets skipped); raise '
+                f'--timeout above the time between the sender\'s key frames, or have it send them more often '
+                f'(FFmpeg: -g or -force_key_frames)')
+
+    def _captured(self, frame: av.VideoFrame) -> Captured:
         now = time.monotonic()
-        pts = float(frame.pts * frame.time_base) if frame.pts is not None else now
+        if frame.pts is not None:
+            pts = float(frame.pts * frame.time_base)
+        else:
+            pts = 0.0 if self._last_pts is None else self._last_pts + 1 / self.frame_rate
+        self._last_pts = pts
         return Captured(frame.to_ndarray(format='rgb24', **source_colors(frame)), pts, now)
 
     def close(self) -> None:
@@ -110,24 +176,36 @@ class PyAVSource(Source):
             self.container.close()
 
 
-def open_network(url: str, timeout: float) -> PyAVSource:
+def open_network(url: str, timeout: float, log: Callable[[str], None] = stderr_line) -> PyAVSource:
     """A stream PyAV opens: rtsp://, rtmp://, udp:// and srt:// (MPEG-TS), http(s):// (MPEG-TS, HLS)."""
     scheme = url.split('://', 1)[0].lower()
     options = dict(NETWORK_OPTIONS, **(UDP_OPTIONS if scheme == 'udp' else {}))
-    if scheme.startswith('rtsp'):
-        options['rtsp_transport'] = 'tcp'  # UDP RTP loses packets on busy networks: grey smears
     format_ = 'mpegts' if scheme in ('udp', 'srt', 'tcp') else None
+    # RTSP: RTP over TCP first (over UDP it loses packets on busy networks: grey smears), then UDP for
+    # a server that refuses TCP (it answers 400 or 461), as FFmpeg's receiver tries both.
+    transports = ('tcp', 'udp') if scheme.startswith('rtsp') else (None,)
     try:
-        container = av.open(url, format=format_, options=options, timeout=(timeout, timeout))
+        for transport in transports:
+            if transport is not None:
+                options['rtsp_transport'] = transport
+            try:
+                container = av.open(url, format=format_, options=options, timeout=(timeout, timeout))
+                break
+            except av.error.HTTPClientError:
+                if transport != 'tcp':
+                    raise
     except av.error.ExitError as e:
         raise SourceError(f'{url}: nothing received within {timeout:g} s (is the sender running and sending to this '
                           f'address? raise --timeout for a slow start)') from e
+    except av.error.ProtocolNotFoundError as e:
+        raise SourceError(f'{url}: the FFmpeg inside PyAV {av.__version__} has no {scheme}:// (built without it); '
+                          f'relay the stream to udp:// with FFmpeg\'s command line (see documentation/live.md)') from e
     except (av.error.FFmpegError, OSError) as e:
         raise SourceError(f'{url}: cannot open the stream ({getattr(e, "strerror", None) or e})') from e
     if not container.streams.video:
         container.close()
         raise SourceError(f'{url}: the stream has no video')
-    return PyAVSource(url, container, timeout)
+    return PyAVSource(url, container, timeout, log)
 
 
 def camera_device(spec: str) -> Tuple[str, str]:
@@ -146,7 +224,8 @@ def camera_device(spec: str) -> Tuple[str, str]:
     return spec, format_
 
 
-def open_camera(spec: str, size: Optional[Tuple[int, int]], frame_rate: Optional[float], timeout: float) -> PyAVSource:
+def open_camera(spec: str, size: Optional[Tuple[int, int]], frame_rate: Optional[float], timeout: float,
+                log: Callable[[str], None] = stderr_line) -> PyAVSource:
     """A camera through PyAV's device formats (v4l2, AVFoundation, DirectShow)."""
     device, format_ = camera_device(spec)
     if format_ == 'v4l2' and not os.path.exists(device):
@@ -169,7 +248,7 @@ def open_camera(spec: str, size: Optional[Tuple[int, int]], frame_rate: Optional
             raise SourceError(f'camera {device}: permission denied (on Linux, add yourself to the video group; '
                               f'on macOS, allow the terminal in Privacy & Security > Camera)') from e
         raise SourceError(f'camera {device}: cannot open it ({getattr(e, "strerror", None) or e})') from e
-    return PyAVSource(f'camera {device}', container, timeout)
+    return PyAVSource(f'camera {device}', container, timeout, log)
 
 
 class RawSource(Source):
@@ -219,21 +298,23 @@ class FileSource(Source):
 
 
 def open_source(spec: str, input_size: Optional[Tuple[int, int]] = None, realtime: bool = False,
-                timeout: float = 5.0, frame_rate: Optional[float] = None, stdin: Optional[BinaryIO] = None) -> Source:
+                timeout: float = 5.0, frame_rate: Optional[float] = None, stdin: Optional[BinaryIO] = None,
+                log: Callable[[str], None] = stderr_line) -> Source:
     """The source `spec` names: `-` (raw rgb24 on stdin, `input_size` `(W, H)` needed), a URL, a
     camera, or a video file (`realtime`: played at its frame rate).
 
-    `timeout`: seconds to wait for a network stream or camera to answer. `frame_rate`: asked of a
-    camera; for stdin, the rate recordings are tagged with.
+    `timeout`: seconds to wait for a network stream or camera to answer, or to decode a frame.
+    `frame_rate`: asked of a camera; for stdin, the rate recordings are tagged with. `log`: where a
+    stream's or camera's warnings go (packets it skipped).
     """
     if spec == '-':
         if input_size is None:
             raise SourceError('raw frames on stdin need their size: give --input-size W H')
         return RawSource(stdin or sys.stdin.buffer, input_size, frame_rate or 30)
     if is_url(spec):
-        return open_network(spec, timeout)
+        return open_network(spec, timeout, log)
     if is_camera(spec):
-        return open_camera(spec, input_size, frame_rate, timeout)
+        return open_camera(spec, input_size, frame_rate, timeout, log)
     if not os.path.isfile(spec):
         raise SourceError(f'input {spec} is not a camera (an index such as 0, /dev/video0, video=NAME), a URL '
                           f'({", ".join(s + "://" for s in URL_SCHEMES)}), - (stdin) or a video file')
