@@ -32,7 +32,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='live.py', description=__doc__.split('\n\n')[0],
                                 epilog=__doc__.split('\n\n', 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--input-source', required=True,
-                   help='a camera (0, /dev/video0, video=NAME on Windows), a URL (rtsp://, udp://, srt://, http://), '
+                   help='a camera (0, /dev/video0, video=NAME on Windows), a URL (rtsp://, udp://, rtmp://, http://; srt:// where PyAV has libsrt), '
                         '- for raw rgb24 frames on stdin (with --input-size), or a video file')
     p.add_argument('--input-size', type=int, nargs=2, metavar=('W', 'H'),
                    help="stdin's frame size; for a camera, the size to ask it for")
@@ -41,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
                    help='play a video file at its own frame rate, dropping what the network cannot keep up with '
                         '(to rehearse a live source); without it every frame is matted')
     p.add_argument('--output', action='append', default=[], metavar='SINK',
-                   help='window, virtualcam (or virtualcam:/dev/videoN), a stream URL (udp://, srt://, rtmp://), '
+                   help='window, virtualcam (or virtualcam:/dev/videoN), a stream URL (udp://, rtmp://, rtsp://; srt:// where PyAV has libsrt), '
                         'a recording (a video file, or a directory for PNGs with alpha), or - (raw RGBA on stdout); '
                         'repeat for several')
     add_model_arguments(p)

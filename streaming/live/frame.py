@@ -10,8 +10,8 @@ from ..matter import render
 
 class LiveFrame:
     """A matted frame: the network's `fgr` `[1, 3, H, W]` and `pha` `[1, 1, H, W]` (0..1, on the
-    device), the composition background `bgr` (see `streaming.render`), the source's `pts`
-    (seconds), when it was `captured` (`time.monotonic()`), its `index` among the frames output,
+    device), the composition background `bgr` (see `streaming.render`), its `pts` (seconds: the
+    source's, continued in real time after a sender restarted), when it was `captured` (`time.monotonic()`), its `index` among the frames output,
     and the downsample `ratio` it was matted at.
 
     `image()` gives what a window or a camera shows, `rgba()` the transparent frame, `alpha()` the
