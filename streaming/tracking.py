@@ -32,6 +32,7 @@ MIN_AREA = 0.002      # share of the grid: smaller cores (specks, a hand apart) 
 OVERLAP = 0.2         # share of a region (or of a person's last region) that ties the two together
 HEAD_PROMINENCE = 0.2  # share of a region's height by which a head rises above the dip beside it
 HEAD_WIDTH = 1.0       # a head is as wide as the depth it is measured at, or wider (raised hands are narrower)
+HEAD_LEVEL = 0.35      # share of a region's height: heads are no lower than this under the highest (hands are)
 SURE_EROSION = 2      # px of the grid shaved off a person's carried region before it grows back
 NEAR = 0.05           # share of the grid's longer side: a region this near someone, inside the frame, is theirs
 OWN = 0.05            # share of the grid's longer side: alpha this near someone's region is theirs, farther nobody's
@@ -350,7 +351,7 @@ def head_columns(component: np.ndarray) -> List[Tuple[int, int]]:
     """The heads on a region's top outline, left to right, as column ranges: peaks of the outline
     that rise `HEAD_PROMINENCE` of the region's height above the dips beside them and are at least
     `HEAD_WIDTH` times as wide as the depth below the peak they are measured at (half the rise, at
-    most a quarter of the height)."""
+    most a quarter of the height), and no lower than `HEAD_LEVEL` of the height under the highest."""
     h, w = component.shape
     rows = np.flatnonzero(component.any(1))
     height = rows[-1] - rows[0] + 1
@@ -373,9 +374,10 @@ def head_columns(component: np.ndarray) -> List[Tuple[int, int]]:
                 while right < w - 1 and top[right + 1] <= peak + depth:
                     right += 1
                 if right - left + 1 >= HEAD_WIDTH * depth:
-                    heads.append((left, right))
+                    heads.append((left, right, peak))
         x = end + 1
-    return heads
+    highest = min((peak for _, _, peak in heads), default=0)
+    return [(left, right) for left, right, peak in heads if peak <= highest + HEAD_LEVEL * height]
 
 
 def _dip(side: np.ndarray, peak: float, bottom: float) -> float:
