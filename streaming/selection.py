@@ -71,11 +71,12 @@ class Selection:
 
 
 class NotFound(Exception):
-    """A selection that points at nobody on its frame; `reason` says what is there instead."""
+    """A selection (to keep when `keep`, else to drop) that points at nobody on its frame; the message
+    says what is there instead."""
 
     def __init__(self, selection: Selection, keep: bool, reason: str):
         super().__init__(f'{selection}: {reason}')
-        self.selection, self.keep, self.reason = selection, keep, reason
+        self.selection, self.keep = selection, keep
 
 
 class Selector:

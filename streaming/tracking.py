@@ -60,22 +60,21 @@ def _cv2():
 
 @dataclass
 class Person:
-    """What is remembered of one person: colours (hue-saturation histogram), size, when last seen."""
+    """What is remembered of one person: colours (hue-saturation histogram), when they came, when last seen."""
     id: int
     colors: np.ndarray
-    area: int
     born: int
     seen: int
     before_touching: Optional[np.ndarray] = None  # their colours from before they last touched someone
     touched: Set[int] = field(default_factory=set)  # whom they touched since they were last alone
 
     def state(self) -> Dict[str, Any]:
-        return {'id': self.id, 'colors': torch.from_numpy(self.colors), 'area': self.area, 'born': self.born,
-                'seen': self.seen, 'before_touching': _tensor(self.before_touching), 'touched': sorted(self.touched)}
+        return {'id': self.id, 'colors': torch.from_numpy(self.colors), 'born': self.born, 'seen': self.seen,
+                'before_touching': _tensor(self.before_touching), 'touched': sorted(self.touched)}
 
     @classmethod
     def from_state(cls, state: Dict[str, Any]) -> 'Person':
-        return cls(state['id'], state['colors'].numpy(), state['area'], state['born'], state['seen'],
+        return cls(state['id'], state['colors'].numpy(), state['born'], state['seen'],
                    _array(state['before_touching']), set(state['touched']))
 
 
@@ -91,9 +90,6 @@ class PeopleMap:
             return self.regions
         distances, ids = nearest(self.regions)
         return np.where(distances <= OWN * max(self.regions.shape), ids, 0)
-
-    def ids(self) -> Set[int]:
-        return set(np.unique(self.regions).tolist()) - {0}
 
 
 class Tracker:
@@ -241,7 +237,7 @@ class Tracker:
         if match is not None:
             return match.id
         id, self.next_id = self.next_id, self.next_id + 1
-        self.people[id] = Person(id, colors, int(part.sum()), self.frame, self.frame)
+        self.people[id] = Person(id, colors, self.frame, self.frame)
         return id
 
     def _remember(self, hsv: np.ndarray, regions: np.ndarray, touching: List[Set[int]]) -> None:
@@ -252,15 +248,14 @@ class Tracker:
         self._swap_back(hsv, regions, present - together)
         for id in present:
             person = self.people[id]
-            mask = regions == id
             if id in together:
                 if person.before_touching is None:
                     person.before_touching = person.colors.copy()
                 person.touched |= next(group for group in touching if id in group) - {id}
             else:
-                person.colors = (1 - APPEARANCE_RATE) * person.colors + APPEARANCE_RATE * histogram(hsv, mask)
+                person.colors = (1 - APPEARANCE_RATE) * person.colors + APPEARANCE_RATE * histogram(hsv, regions == id)
                 person.before_touching, person.touched = None, set()
-            person.area, person.seen = int(mask.sum()), self.frame
+            person.seen = self.frame
         self._recognise_young(regions, present - together)
         gone = sorted((p for p in self.people.values() if p.seen < self.frame), key=lambda p: p.seen)
         for person in gone[:max(0, len(gone) - LOST_KEPT)]:
@@ -298,7 +293,7 @@ class Tracker:
             match = best_match(person.colors, gone)
             if match is not None:
                 regions[regions == id] = match.id
-                match.colors, match.area, match.seen = person.colors, person.area, self.frame
+                match.colors, match.seen = person.colors, self.frame
                 del self.people[id]
 
     def state(self) -> Dict[str, Any]:

@@ -161,7 +161,7 @@ def test_command_line(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / 'bad.mp4').exists()
 
 
-def test_batches_keep_the_people_chosen_in_every_input_and_resume_exactly(tmp_path):
+def test_batches_keep_the_people_chosen_in_every_input_and_refuse_segments(tmp_path):
     folder = tmp_path / 'in'
     folder.mkdir()
     clip(folder, APART, 'a.mp4')
