@@ -116,6 +116,19 @@ def test_people_who_touch_for_long_are_followed_and_the_frames_named(tmp_path):
     assert_kept(alpha, positions, kept=0, dropped=1)
 
 
+def test_people_who_cross_are_told_apart_by_their_colours_when_they_part():
+    """One figure walks past the other, in front of it: while they are one region the flow may give
+    the kept one's region to the other; once apart, their colours from before put them right."""
+    positions = [[x, 160 - x] for x in range(30, 131, 8)]
+    frames = torch.from_numpy(people_frames(positions, SIZE)).permute(0, 3, 1, 2) / 255
+    alphas = (frames.mean(1, keepdim=True) > 0.5).float()
+    selector = Selector(keep=[Selection(30, 70, 30, 70)])
+    kept = torch.cat([selector(frames[t:t + 1], alphas[t:t + 1]) for t in range(len(positions))])[:, 0].numpy()
+    apart = [t for t, (a, b) in enumerate(positions) if abs(a - b) > 33]  # 0.34 of the height: bodies apart
+    assert apart == [0, 1, 2, 3, 4, 9, 10, 11, 12]
+    assert_kept((kept * 255).astype(np.uint8), positions, kept=0, dropped=1, frames=apart)
+
+
 def test_people_who_touch_at_first_sight_are_told_apart_by_their_heads(tmp_path):
     positions = [[64, 96]] * 4
     assert (people_frames(positions[:1], SIZE)[0, 80, 60:100].max(axis=1) > 100).all(), 'the bodies touch'
