@@ -338,13 +338,17 @@ def click_at(page, selector: str, x: int, y: int) -> None:
 @pytest.mark.skipif(not REAL_WEIGHTS.exists(), reason='needs the real weights of ../shared/real: filled weights '
                                                       'matte no person to click on')
 def test_a_click_on_the_preview_keeps_that_person(page, workdir, checkpoint):
-    """Two real clips side by side: a click on the right person's preview keeps them in every frame
-    (the page's alpha is the library's with --keep at the point clicked) and drops the other."""
+    """Two real clips side by side: a click on the background says so; a click on the right person of
+    the preview keeps them in every frame (the page's alpha is the library's with keep at the point
+    clicked) and drops the other."""
     clip = workdir / 'two_people.mp4'
     write_clip(clip, real_frames(('tile1', 'tile4'), scale=2)[:6])  # [6, 180, 632, 3]
     convert_options(page, clip, 'PNG sequence (.zip)', ('alpha',))
     page.click('#show-frame')
     page.wait_for_selector('#preview img')
+    click_at(page, '#preview img', 20, 20)  # the background: said, and not kept
+    page.wait_for_function('document.querySelector("#picks").innerText.includes("no person at")')
+    assert re.fullmatch(r'Error: no person at \d+,\d+ on frame 0: click on a person', page.inner_text('#picks').strip())
     click_at(page, '#preview img', 475, 125)
     page.wait_for_function('document.querySelector("#picks").innerText.includes("Keeping only")')
     point = re.search(r'people at (\d+),(\d+) on frame 0', page.inner_text('#picks'))
