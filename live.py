@@ -7,7 +7,8 @@ a stream, a recording or stdout (several at once).
 
 Latency comes first: at most a frame or two wait for the network, older ones are dropped and
 counted. Stats print every second on stderr; `--stats FILE.json` keeps them. In the window, `r`
-resets the recurrent states and `q` quits. See documentation/live.md for each source and sink.
+resets the recurrent states, `q` quits, a click on a person keeps only them (a right click drops
+them; `--keep`/`--drop` do it from the start). See documentation/live.md for each source and sink.
 """
 import argparse
 import signal
@@ -18,6 +19,7 @@ from model import CheckpointError
 from model.factory import add_model_arguments, model_from_arguments
 from streaming import ConversionError, ConversionOptions, make_matter
 from streaming.live import LiveSession
+from streaming.options import add_arguments, from_arguments
 
 
 class Terminated(KeyboardInterrupt):
@@ -57,6 +59,7 @@ def parser() -> argparse.ArgumentParser:
                    help='seconds to wait for the source to connect or send its next frame (default 5)')
     p.add_argument('--queue', type=int, default=1, choices=(1, 2),
                    help='frames that may wait for the network (default 1: the lowest latency)')
+    add_arguments(p, ConversionOptions, names=('keep', 'drop'))  # FRAME counts from the first frame matted
     p.add_argument('--stats', metavar='FILE.json', help='write the run\'s stats there at the end')
     p.add_argument('--quiet', action='store_true', help='no stats line every second')
     return p
@@ -69,8 +72,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     session = None
     code, message = 0, None
     try:
-        options = ConversionOptions(background=args.background, downsample_ratio=args.downsample_ratio,
-                                    device=args.device)
+        options = from_arguments(ConversionOptions, args)  # background, ratio, device, keep, drop
         options.check(cli=True)
         model = model_from_arguments(args, progress=not args.quiet)
         session = LiveSession(make_matter(model, options), args.input_source, args.output, options.background,

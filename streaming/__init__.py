@@ -11,6 +11,8 @@
     threads     reader and writer threads, bounded queues, the CPU's turn-taking
     device      Placement: every device decision
     matter      Matter: the prepared model and its recurrent state; render()
+    selection   Selection (--keep/--drop) and Selector: the people not kept get alpha 0
+    tracking    Tracker: people followed from frame to frame on the matte, with lasting ids
     scenes      hard cuts, and SceneCutMatter, which resets at them
     plan        ConversionPlan: a conversion's options resolved against its input, once
     conversion  convert (the loop), make_matter, convert_video (the original API)
@@ -24,9 +26,10 @@ from .formats import ConversionError
 from .matter import Matter, auto_downsample_ratio, render
 from .options import ConversionOptions
 from .plan import ConversionPlan
+from .selection import Selection
 from .readers import Frame, ImageSequenceReader, VideoReader, open_reader
 from .writers import ImageSequenceWriter, VideoWriter
 
 __all__ = ['ConversionError', 'ConversionOptions', 'ConversionPlan', 'Frame', 'ImageSequenceReader',
-           'ImageSequenceWriter', 'Matter', 'VideoReader', 'VideoWriter', 'auto_downsample_ratio', 'convert',
-           'convert_video', 'make_matter', 'open_reader', 'render']
+           'ImageSequenceWriter', 'Matter', 'Selection', 'VideoReader', 'VideoWriter', 'auto_downsample_ratio',
+           'convert', 'convert_video', 'make_matter', 'open_reader', 'render']

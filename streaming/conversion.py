@@ -14,6 +14,7 @@ frame through it.
 import contextlib
 import functools
 import itertools
+import warnings
 from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
@@ -24,8 +25,10 @@ from tqdm.auto import tqdm
 from .matter import Matter
 from .options import ConversionOptions, from_keywords
 from .plan import ConversionPlan
-from .readers import Frame
+from .formats import ConversionError
+from .readers import Frame, open_reader
 from .scenes import SceneCutMatter
+from .selection import NotFound
 from .threads import prefetch
 
 READ_AHEAD_CHUNKS = 2
@@ -33,9 +36,10 @@ READ_AHEAD_CHUNKS = 2
 
 def make_matter(model: nn.Module, options: ConversionOptions) -> Matter:
     """The Matter a conversion runs through: on the options' device and dtype, at their ratio,
-    resetting at hard cuts unless `reset_on_scene_cut` is off."""
+    resetting at hard cuts unless `reset_on_scene_cut` is off, keeping the people chosen."""
     kind = SceneCutMatter if options.reset_on_scene_cut else Matter
-    return kind(model, options.device, options.dtype, options.downsample_ratio, bfloat16=options.bfloat16)
+    return kind(model, options.device, options.dtype, options.downsample_ratio, bfloat16=options.bfloat16,
+                keep=options.keep, drop=options.drop)
 
 
 def _chunks(frames: Iterator[Frame], size: int, matter: Matter) -> Iterator[Tuple[Tensor, List[int]]]:
@@ -49,15 +53,40 @@ def _packed(plan: ConversionPlan, writer: Any, kind: str, fgr: Tensor, pha: Tens
     return writer.pack(plan.render(kind, fgr, pha, bgr))
 
 
+def identify(plan: ConversionPlan, matter: Matter, progress: bool = True) -> None:
+    """Before any output: find whom the selections point at, in a first pass over the input up to the
+    last selection's frame (whole chunks, as the conversion will cut them, so that it sees the same
+    alpha); a selection on nobody is a ConversionError naming it."""
+    last = matter.waits_for
+    if last is None:
+        return
+    options = plan.options
+    count = -(-(last + 1) // options.seq_chunk) * options.seq_chunk
+    decoded = open_reader(plan.source.path).frames(options.input_resize, options.num_workers)
+    frames = itertools.islice(decoded, count)
+    with contextlib.closing(decoded), tqdm(total=last + 1, disable=not progress, dynamic_ncols=True, unit='frame',
+                                          desc='finding the people chosen', leave=False) as bar:
+        def chunks() -> Iterator[Tensor]:
+            for images, pts in _chunks(frames, options.seq_chunk, matter):
+                yield images
+                bar.update(min(len(pts), bar.total - bar.n))
+        try:
+            matter.identify(chunks())
+        except NotFound as e:
+            raise ConversionError(f'{plan.name("keep" if e.keep else "drop")} {e}') from None
+
+
 def convert(plan: ConversionPlan, matter: Matter, progress: bool = True,
             callback: Optional[Callable[[int, int], None]] = None) -> int:
     """Run a resolved conversion: read, matte, write. Returns the number of frames written.
 
     `callback(written, total)` is called after each chunk (for a progress display; an exception
     it raises stops the conversion, e.g. to cancel it). Stopping midway (an error, Ctrl-C)
-    closes every output with the frames written so far.
+    closes every output with the frames written so far. With people chosen (`keep`, `drop`),
+    `identify` runs first, and a warning names the frames where who is who was a guess.
     """
     options = plan.options
+    identify(plan, matter, progress)
     with contextlib.ExitStack() as stack:
         bgr = None
         if options.background is not None:
@@ -83,6 +112,8 @@ def convert(plan: ConversionPlan, matter: Matter, progress: bool = True,
             bar.update(len(pts))
             if callback is not None:
                 callback(written, len(plan.source))
+    for note in matter.selection_notes():
+        warnings.warn(f'{plan.source.path}: {note}', RuntimeWarning, stacklevel=2)
     return written
 
 
@@ -129,7 +160,8 @@ def convert_video(model: nn.Module,
             was moved off the CPU, else CUDA when available; the model's dtype.
         options: background, transparent, video_codec, video_quality, bit_depth, premultiplied,
             reset_on_scene_cut (default on: the recurrent states are forgotten at hard cuts),
-            bfloat16; see `streaming.ConversionOptions`.
+            bfloat16, keep and drop (the people to keep or drop, `'x,y@frame'` each: every other
+            person gets alpha 0, or those; documentation/selection.md); see `streaming.ConversionOptions`.
 
     Every option is checked before any frame (`streaming.ConversionPlan`). Video outputs keep the
     input's frame rate and timestamps and carry its audio. Stopping midway (an error, Ctrl-C)

@@ -4,7 +4,9 @@ It owns the prepared model, its recurrent states, the downsample ratio and the `
 device decisions), and renders what writers, windows and streams show: the composition over a
 background, transparent RGBA, the alpha, the foreground. Conversion, live matting, the batch tools
 and the web app all run through it; what they change of it goes through its methods (`reset`,
-`set_ratio`, `warm_up`, `snapshot`/`restore`), never its fields.
+`set_ratio`, `warm_up`, `snapshot`/`restore`, and for the people kept `identify` and `toggle`),
+never its fields. After the network, its `Selector` (selection.py) gives alpha 0 to the people not
+kept, when any are chosen.
 
     matter = Matter(model)                          # the model's device, or model.to('cuda') first
     for images in chunks:                           # [T, H, W, 3] uint8, numpy or tensor
@@ -13,7 +15,7 @@ and the web app all run through it; what they change of it goes through its meth
     matter.reset()                                  # before an unrelated clip
 """
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -25,6 +27,7 @@ from .color import to_images
 from .device import Placement
 from .images import Size, composite
 from .options import check_downsample_ratio
+from .selection import Selection, Selector
 from .threads import Turns
 
 
@@ -72,11 +75,13 @@ class Matter:
             (`auto_downsample_ratio`), again after each `reset()`.
         bfloat16: ask for the bfloat16 decoder convolutions (`Placement.bfloat16`); a warning says
             when this machine runs float32 instead.
+        keep, drop: the people to keep (everyone else gets alpha 0) or to drop, each pointed at on a
+            frame (`selection.Selection`); `toggle` changes them as frames go.
     """
 
     def __init__(self, model: nn.Module, device: Optional[Union[str, torch.device]] = None,
                  dtype: Optional[torch.dtype] = None, downsample_ratio: Optional[float] = None,
-                 bfloat16: bool = False):
+                 bfloat16: bool = False, keep: Sequence[Selection] = (), drop: Sequence[Selection] = ()):
         check_downsample_ratio(downsample_ratio)
         self.placement = Placement.choose(model, device, dtype, bfloat16)
         if self.placement.bfloat16_declined:
@@ -86,6 +91,7 @@ class Matter:
         self.requested_ratio = downsample_ratio
         self._ratio = downsample_ratio
         self._states: List[Optional[Tensor]] = [None] * 4
+        self.selector = Selector(keep, drop)
 
     @property
     def downsample_ratio(self) -> Optional[float]:
@@ -99,10 +105,14 @@ class Matter:
 
     def reset(self, keep_ratio: bool = False) -> None:
         """Forget the recurrent states: the next frame starts a new clip. Its ratio is chosen again
-        (when automatic) unless `keep_ratio`, as a live source that restarted keeps its own."""
+        (when automatic) unless `keep_ratio`, as a live source that restarted keeps its own: the same
+        clip goes on (a scene cut, a restart), and so do the people kept, recognised by their colours."""
         self._states = [None] * 4
-        if not keep_ratio:
+        if keep_ratio:
+            self.selector.cut()
+        else:
             self._ratio = self.requested_ratio
+            self.selector.reset()
 
     def set_ratio(self, ratio: float, size: Size, resize: Optional[bool] = None) -> None:
         """Run at `ratio` from the next frame, for frames of `size` `(W, H)`. The states have the
@@ -124,14 +134,52 @@ class Matter:
         self(frames)
 
     def snapshot(self) -> Dict[str, Any]:
-        """What `restore` needs to continue exactly here: the states (on the CPU) and the ratio."""
-        return {'states': [s if s is None else s.cpu() for s in self._states], 'ratio': self._ratio}
+        """What `restore` needs to continue exactly here: the states (on the CPU), the ratio, the people followed."""
+        return {'states': [s if s is None else s.cpu() for s in self._states], 'ratio': self._ratio,
+                'selection': self.selector.snapshot()}
 
     def restore(self, snapshot: Dict[str, Any]) -> None:
         """Continue from a `snapshot` (of this matter or an identical one)."""
         device = self.placement.device
         self._states = [s if s is None else s.to(device) for s in snapshot['states']]
         self._ratio = snapshot['ratio']
+        self.selector.restore(snapshot['selection'])
+
+    @property
+    def waits_for(self) -> Optional[int]:
+        """The last frame that a selection points at and that `identify` has not run to yet (None: none)."""
+        return max((s.frame for s, _ in self.selector.waiting), default=None)
+
+    def identify(self, chunks: Iterable[Union[np.ndarray, Tensor]]) -> None:
+        """A first pass: matte `chunks` (the clip from its first frame, as far as `waits_for`) only to
+        find whom each selection points at (`selection.NotFound` when nobody is there), then start
+        over as before, keeping those people from the first frame on."""
+        start = self.snapshot()
+        self.selector.strict = True
+        try:
+            for frames in chunks:
+                self(frames)
+                if not self.selector.waiting:
+                    break
+        finally:
+            self.selector.strict = False
+        self.selector.identified()
+        start['selection'] = self.selector.snapshot()
+        self.restore(start)
+
+    def toggle(self, x: int, y: int, keep: bool = True) -> Optional[int]:
+        """Keep (or with `keep` False, drop) the person at `(x, y)` of the last frame from the next
+        frame on; again: no longer. Returns their id, None when nobody is there."""
+        return self.selector.toggle(x, y, keep)
+
+    @property
+    def unsure(self) -> bool:
+        """Whether the kept and the dropped people have been one region of the matte for long, now."""
+        return self.selector.unsure
+
+    def selection_notes(self) -> List[str]:
+        """What to warn about the selection since the last call (`Selector.take_unsure`)."""
+        return self.selector.take_unsure()
 
     def stage(self, images: Union[np.ndarray, Tensor]) -> Tensor:
         """`[T, H, W, 3]` uint8 frames as they should wait for the network, made on a reader thread:
@@ -151,7 +199,7 @@ class Matter:
             self._ratio = auto_downsample_ratio(src.size(2), src.size(3))
         with self.turns.network():
             fgr, pha, *self._states = self.model(src.unsqueeze(0), *self._states, self._ratio)
-        return fgr[0], pha[0]
+            return fgr[0], self.selector(src, pha[0])
 
     def background(self, spec: Any, size: Size) -> Background:
         """The composition background `spec` (a colour, an image or a video) for frames of `size` `(W, H)`."""

@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional, Tuple, Type, TypeVar, Union
 import torch
 
 from .formats import CODECS, ConversionError
+from .selection import FORMS, Selection
 
 OUTPUT_KINDS = ('composition', 'alpha', 'foreground')
 SEQUENCE_EXTENSIONS = {'png_sequence': 'png', 'tiff_sequence': 'tif', 'exr_sequence': 'exr'}
@@ -26,6 +27,14 @@ def option(default: Any, help: str, cli: bool = True, **flag: Any) -> Any:
     """A field of an options record: its default, its help (the flag's), and the argparse keywords of
     its flag `--field-name` (`cli=False`: no flag, for the API only)."""
     return field(default=default, metadata={'help': help, 'flag': flag if cli else None})
+
+
+def selection_argument(text: str) -> Selection:
+    """A `--keep`/`--drop` value, its error as argparse shows it (`argument --keep: ...`)."""
+    try:
+        return Selection.parse(text)
+    except ConversionError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def option_name(name: str, cli: bool) -> str:
@@ -78,6 +87,13 @@ class ConversionOptions:
     bfloat16: bool = option(
         False, 'decoder convolutions in bfloat16 on CPUs with native bfloat16 (AVX512-BF16, AMX): faster, not '
                'exact (documentation/inference.md); elsewhere float32, with a warning', action='store_true')
+    keep: Tuple[Selection, ...] = option(
+        (), f'keep only this person, followed through the clip, and give everyone else alpha 0: {FORMS} on frame '
+            'FRAME (default 0) in input pixels; repeat for several (documentation/selection.md)',
+        type=selection_argument, action='append', metavar='X,Y[@FRAME]')
+    drop: Tuple[Selection, ...] = option(
+        (), 'give this person alpha 0 throughout the clip and keep everyone else (as --keep points); repeat for '
+            'several', type=selection_argument, action='append', metavar='X,Y[@FRAME]')
 
     def __post_init__(self) -> None:
         for kind in OUTPUT_KINDS:  # paths as str, whatever path-like the caller gave
@@ -86,6 +102,13 @@ class ConversionOptions:
                 object.__setattr__(self, 'output_' + kind, os.fspath(path))
         if self.input_resize is not None:
             object.__setattr__(self, 'input_resize', tuple(self.input_resize))
+        for name in ('keep', 'drop'):  # 'x,y@frame' strings or Selections, as one tuple
+            values = getattr(self, name)
+            values = [values] if isinstance(values, (str, Selection)) else values
+            try:
+                object.__setattr__(self, name, tuple(Selection.parse(value) for value in values))
+            except ConversionError as e:
+                raise ConversionError(f'{name} {e}') from None
 
     @property
     def outputs(self) -> Dict[str, str]:
@@ -131,13 +154,13 @@ def check_downsample_ratio(ratio: Optional[float], option: str = 'downsample_rat
 Record = TypeVar('Record')
 
 
-def add_arguments(parser: Any, record: type) -> None:
+def add_arguments(parser: Any, record: type, names: Optional[Tuple[str, ...]] = None) -> None:
     """A flag `--field-name` in `parser` (or an argument group) for each field of the options record
-    `record` that has one, with its help.
+    `record` that has one (of those in `names`, when given), with its help.
     Flags not given stay out of the parsed namespace, so that the record's defaults apply."""
     for item in dataclasses.fields(record):
         flag = item.metadata.get('flag')
-        if flag is not None:
+        if flag is not None and (names is None or item.name in names):
             parser.add_argument(option_name(item.name, True), dest=item.name, help=item.metadata['help'],
                                 default=argparse.SUPPRESS, **flag)
 

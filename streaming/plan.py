@@ -52,6 +52,11 @@ class ConversionPlan:
     source: Any                         # the opened reader (VideoReader or ImageSequenceReader)
     encodings: Dict[str, Encoding]      # kind -> codec, pixel format, bits (video outputs)
     input_colors: Colors                # the input's colour tags, which the colour outputs are written in
+    cli: bool = False                   # options are named by their flags in errors
+
+    def name(self, option: str) -> str:
+        """How the caller spells `option` (`keep`, or `--keep` on the command line)."""
+        return option_name(option, self.cli)
 
     @property
     def outputs(self) -> Dict[str, str]:
@@ -91,6 +96,7 @@ class ConversionPlan:
             background = GREEN if background is None else background
             check_background(background)
         source = open_reader(os.fspath(input_source))
+        check_selections(options, source, name)
         seen = {os.path.realpath(source.path): 'the input'}
         for kind, path in outputs.items():
             real = os.path.realpath(path)
@@ -102,7 +108,7 @@ class ConversionPlan:
                 check_sequence_directory(path, SEQUENCE_EXTENSIONS[output_type])
             check_writable(path, directory=output_type != 'video')
         resolved = dataclasses.replace(options, output_type=output_type, transparent=transparent, background=background)
-        return cls(resolved, source, check_depth_and_colors(source, resolved, name), source.colors)
+        return cls(resolved, source, check_depth_and_colors(source, resolved, name), source.colors, cli)
 
     def colors(self, kind: str) -> Colors:
         """The colours output `kind` is written in: the input's; the alpha (coverage, not colour) in BT.709."""
@@ -127,6 +133,19 @@ class ConversionPlan:
                                  self.source.time_base, self.source.path if self.source.has_audio else None,
                                  encoding.codec, options.video_quality, encoding.bits, colors=self.colors(kind))
         return ThreadedWriter(writer, WRITE_AHEAD_CHUNKS, turns)
+
+
+def check_selections(options: ConversionOptions, source: Any, name: Callable[[str], str]) -> None:
+    """ConversionError for a selection outside the frames (as the network sees them) or past the input's end."""
+    width, height = options.input_resize or (source.width, source.height)
+    for kind in ('keep', 'drop'):
+        for selection in getattr(options, kind):
+            if selection.outside(width, height):
+                raise ConversionError(f'{name(kind)} {selection}: outside the {width}x{height} frame '
+                                      f'(x 0..{width - 1}, y 0..{height - 1})')
+            if selection.frame >= len(source):
+                raise ConversionError(f'{name(kind)} {selection}: frame {selection.frame} is past the end of '
+                                      f'{source.path} (frames 0..{len(source) - 1})')
 
 
 def check_depth_and_colors(source: Any, options: ConversionOptions, name: Callable[[str], str]) -> Dict[str, Encoding]:

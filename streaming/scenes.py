@@ -83,11 +83,14 @@ class SceneCutMatter(Matter):
         self.detector.previous = None
 
     def snapshot(self) -> Dict[str, Any]:
-        """The Matter's snapshot and the detector's last histogram (the next frame is compared with it)."""
+        """The Matter's snapshot, the detector's last histogram (the next frame is compared with it) and
+        the cuts so far."""
         previous = self.detector.previous
-        return {**super().snapshot(), 'previous': None if previous is None else previous.cpu()}
+        return {**super().snapshot(), 'previous': None if previous is None else previous.cpu(), 'seen': self.seen,
+                'cuts': list(self.cuts)}
 
     def restore(self, snapshot: Dict[str, Any]) -> None:
         super().restore(snapshot)
         previous = snapshot.get('previous')
         self.detector.previous = None if previous is None else previous.to(self.placement.device)
+        self.seen, self.cuts = snapshot['seen'], list(snapshot['cuts'])

@@ -117,3 +117,35 @@ def read_like_original_rvm(directory) -> List[np.ndarray]:
     """The frames of `directory` as the original RVM's ImageSequenceReader reads them: every name in
     `sorted(os.listdir(path))` opened with PIL (it fails on any file that is not an image)."""
     return [np.asarray(Image.open(os.path.join(directory, name))) for name in sorted(os.listdir(directory))]
+
+
+PEOPLE_COLORS = ((250, 190, 150), (150, 210, 250))  # bright, of different hues: told apart by colour
+
+
+def people_frames(positions: Sequence[Sequence[Optional[float]]], size=(160, 96),
+                  colors: Sequence[Tuple[int, int, int]] = PEOPLE_COLORS) -> np.ndarray:
+    """`[T, H, W, 3]` frames of bright figures (a head over a body) on a dark ground, for
+    `stubs.ThresholdMatting`: `positions[t][i]` is figure i's centre x on frame t (None: gone)."""
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    frames = np.full((len(positions), h, w, 3), 30, np.uint8)
+    for frame, xs in zip(frames, positions):
+        for x, color in zip(xs, colors):
+            if x is None:
+                continue
+            head = (xx - x) ** 2 + (yy - 0.3 * h) ** 2 <= (0.12 * h) ** 2
+            body = (np.abs(xx - x) <= 0.17 * h) & (yy >= 0.45 * h)
+            frame[head | body] = color
+    return frames
+
+
+def write_frames(path, frames: np.ndarray, rate: int = 30) -> None:
+    """`[T, H, W, 3]` RGB frames as an H.264 MP4 (near lossless: flat colours survive)."""
+    with av.open(str(path), 'w') as container:
+        stream = container.add_stream('libx264', rate=rate)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = 'yuv420p'
+        stream.options = {'crf': '8'}
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
+        container.mux(stream.encode())

@@ -28,3 +28,17 @@ class StubMatting(nn.Module):
         pha = torch.tensor(ALPHAS, dtype=src.dtype, device=src.device)[quarter].expand(b, t, 1, h, w)
         seen = (r1 if r1 is not None else torch.zeros((), device=src.device)) + t
         return [fgr, pha, seen, seen, seen, seen]
+
+
+class ThresholdMatting(nn.Module):
+    """MattingNetwork's signature: alpha 1 where a pixel is brighter than mid grey, else 0 (the
+    figures of `media.people_frames`), and the frame as the foreground; no memory."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(()))
+
+    def forward(self, src, r1=None, r2=None, r3=None, r4=None, downsample_ratio=1.0):
+        pha = (src.mean(2, keepdim=True) > 0.5).to(src.dtype)
+        state = torch.zeros((), device=src.device)
+        return [src, pha, state, state, state, state]

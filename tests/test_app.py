@@ -5,9 +5,11 @@ The server runs in the app's own environment (.venv-app: Gradio's pins conflict 
 venv's packages; .ci/setup makes it, RVM_APP_PYTHON points elsewhere). Missing Chromium or that
 environment fails these tests: CI installs both.
 
+The server runs the real weights of ../shared/real when they are there (filled weights otherwise,
+and the test of a click on the preview, which needs real people in the matte, is skipped).
 Set RVM_APP_SCREENSHOTS=documentation/images to refresh the screenshots of documentation/app.md:
-then the server runs the real weights of ../shared/real on one of its real clips (the camera too),
-so that the pictures show real mattes; the checks are the same.
+then the server mattes one of the real clips (the camera too), so that the pictures show real
+mattes; the checks are the same.
 """
 import io
 import os
@@ -39,6 +41,7 @@ JOB_TIMEOUT_MS = 60_000
 LONG_FRAMES = 900
 MAX_UPLOAD_MB = 2
 REAL = ROOT.parent / 'shared' / 'real'
+REAL_WEIGHTS = REAL / 'rvm_mobilenetv3_real_fgf.pth'
 
 
 def free_port() -> int:
@@ -58,11 +61,13 @@ def camera_frames(size=(160, 120), frames=30) -> np.ndarray:
     return clip
 
 
-def real_frames() -> np.ndarray:
-    """A real clip of ../shared/real, upscaled x4 (bicubic) as its README advises: `[58, 360, 640, 3]`."""
-    tile = np.load(REAL / 'clips.npz')['tile0']
-    size = (tile.shape[2] * 4, tile.shape[1] * 4)
-    return np.stack([np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BICUBIC)) for frame in tile])
+def real_frames(tiles=('tile0',), scale: int = 4) -> np.ndarray:
+    """Real clips of ../shared/real side by side, upscaled (bicubic) as its README advises: tile0 alone
+    is `[58, 360, 640, 3]`."""
+    clips = np.load(REAL / 'clips.npz')
+    frames = np.concatenate([clips[tile][:, :90, :158 if len(tiles) > 1 else None] for tile in tiles], axis=2)
+    size = (frames.shape[2] * scale, frames.shape[1] * scale)
+    return np.stack([np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BICUBIC)) for frame in frames])
 
 
 def write_y4m(path: Path, frames: np.ndarray) -> None:
@@ -100,8 +105,8 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def checkpoint(workdir, mbv3_weights):
-    if SCREENSHOTS:
-        return REAL / 'rvm_mobilenetv3_real_fgf.pth'
+    if REAL_WEIGHTS.exists():
+        return REAL_WEIGHTS
     path = workdir / 'filled.pth'
     torch.save(mbv3_weights, path)
     return path
@@ -293,7 +298,7 @@ def test_webcam_mattes_the_fake_camera_and_shows_the_states(page, workdir):
     for i in range(1, 5):
         page.wait_for_selector(f'#state-r{i} img')
     if not SCREENSHOTS:
-        # The filled weights leave most of the fake camera's frame clear: there, the background image shows.
+        # The weights leave most of the fake camera's frame (a disc on a gradient) clear: the background shows.
         image = np.asarray(Image.open(io.BytesIO(page.request.get(matted.get_attribute('src')).body())).convert('RGB'))
         assert image.shape[:2] == (120, 160)
         red_share = (np.abs(image.astype(int) - (255, 0, 0)).max(axis=2) < 40).mean()
@@ -318,3 +323,48 @@ def test_upload_over_the_limit_is_refused_in_the_page(page, workdir):
     big.write_bytes(os.urandom((MAX_UPLOAD_MB + 1) * 2**20))
     page.set_input_files('#upload input[type=file]', str(big))
     page.wait_for_selector(f'text=exceed the maximum allowed size of {MAX_UPLOAD_MB}')
+
+
+def click_at(page, selector: str, x: int, y: int) -> None:
+    """A real mouse click on the image `selector` at its pixel `(x, y)` (shown scaled to fit its box)."""
+    box = page.evaluate('''sel => { const i = document.querySelector(sel); const r = i.getBoundingClientRect();
+        return [r.width, r.height, i.naturalWidth, i.naturalHeight]; }''', selector)
+    width, height, natural_w, natural_h = box
+    scale = min(width / natural_w, height / natural_h)
+    left, top = (width - natural_w * scale) / 2, (height - natural_h * scale) / 2
+    page.locator(selector).click(position={'x': left + (x + 0.5) * scale, 'y': top + (y + 0.5) * scale})
+
+
+@pytest.mark.skipif(not REAL_WEIGHTS.exists(), reason='needs the real weights of ../shared/real: filled weights '
+                                                      'matte no person to click on')
+def test_a_click_on_the_preview_keeps_that_person(page, workdir, checkpoint):
+    """Two real clips side by side: a click on the background says so; a click on the right person of
+    the preview keeps them in every frame (the page's alpha is the library's with keep at the point
+    clicked) and drops the other."""
+    clip = workdir / 'two_people.mp4'
+    write_clip(clip, real_frames(('tile1', 'tile4'), scale=2)[:6])  # [6, 180, 632, 3]
+    convert_options(page, clip, 'PNG sequence (.zip)', ('alpha',))
+    page.click('#show-frame')
+    page.wait_for_selector('#preview img')
+    click_at(page, '#preview img', 20, 20)  # the background: said, and not kept
+    page.wait_for_function('document.querySelector("#picks").innerText.includes("no person at")')
+    assert re.fullmatch(r'Error: no person at \d+,\d+ on frame 0: click on a person', page.inner_text('#picks').strip())
+    click_at(page, '#preview img', 475, 125)
+    page.wait_for_function('document.querySelector("#picks").innerText.includes("Keeping only")')
+    point = re.search(r'people at (\d+),(\d+) on frame 0', page.inner_text('#picks'))
+    x, y = int(point.group(1)), int(point.group(2))
+    assert abs(x - 475) <= 2 and abs(y - 125) <= 2, (x, y)
+    screenshot(page, 'app_selection.png')
+    page.click('#convert-button')
+    assert 'Done' in wait_status(page, 'Done', 'Error'), status(page)
+    alpha = unzip_frames(download_results(page, workdir / 'picked')['alpha.zip'])
+    model = create_model(checkpoint=str(checkpoint))
+    convert_video(model, str(clip), output_alpha=str(workdir / 'kept'), keep=[f'{x},{y}@0'], progress=False)
+    convert_video(model, str(clip), output_alpha=str(workdir / 'everyone'), progress=False)
+    kept, everyone = ([np.asarray(Image.open(p)).astype(int) for p in sorted((workdir / name).glob('*.png'))]
+                      for name in ('kept', 'everyone'))
+    assert len(alpha) == len(kept) == 6
+    for got, want, both in zip(alpha, kept, everyone):
+        assert np.abs(got.astype(int) - want).max() <= 1
+        assert got[:, :316].max() == 0 and both[:, :316].max() == 255, 'the left person is dropped'
+        assert np.abs(got[:, 316:].astype(int) - both[:, 316:]).mean() < 1, 'the right person is kept'

@@ -1,6 +1,7 @@
 """The live path in process (streaming.live): drops and latency with a source faster than the
 network, the faults (a source that never connects, stops midway, stdin closed, a sink that fails),
-state resets, sinks that are missing on this machine, the stream's packing, and the adaptive ratio.
+state resets, sinks that are missing on this machine, the stream's packing, the adaptive ratio,
+and the people kept (a click in the window, --keep).
 
 The network runs with one thread here (see test_live_stream.py for why).
 """
@@ -18,8 +19,10 @@ import av
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from media import make_video, probe
+import live
+from media import make_video, people_frames, probe, write_frames
 from model import create_model
 from streaming import Matter, VideoWriter
 from streaming.color import to_yuv420
@@ -29,6 +32,7 @@ from streaming.live.adaptive import RAISE_MARGIN, WINDOW, RatioController, ladde
 from streaming.live.sinks import StdoutSink, StreamWriter, recording
 from streaming.matter import state_sizes
 from streaming.live.sources import RawSource, open_source
+from stubs import ThresholdMatting
 
 SIZE = (64, 48)
 
@@ -343,3 +347,42 @@ def test_missing_camera_lists_the_cameras_there_are(monkeypatch):
         open_source('7')
     with pytest.raises(SourceError, match='is not a camera .*, a URL .*, - \\(stdin\\) or a video file'):
         open_source('no-such-thing.mp4')
+
+
+def test_a_click_in_the_window_keeps_the_person_clicked(tmp_path, monkeypatch, virtual_display):
+    """A left click keeps only the person under it from the next frame on (the window's frame
+    shows the other one gone), a second click lets them go; a click on the background says so."""
+    monkeypatch.setenv('DISPLAY', virtual_display)
+    monkeypatch.delenv('SDL_VIDEODRIVER', raising=False)
+    clip = tmp_path / 'people.mp4'
+    write_frames(clip, people_frames([[40, 120]] * 10))
+    messages = []
+    session = LiveSession(Matter(ThresholdMatting(), 'cpu'), str(clip), ['window'], log=messages.append)
+    import pygame
+    clicks = {2: (120, 70), 3: (5, 5), 6: (120, 70)}
+    alphas = []
+    for frame in session:
+        alphas.append(frame.alpha())
+        shown = pygame.surfarray.array3d(pygame.display.get_surface()).transpose(1, 0, 2)
+        assert np.array_equal(shown, frame.image())
+        if frame.index in clicks:
+            pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=clicks[frame.index], button=1))
+    left, right = [alpha[:, :80].max() for alpha in alphas], [alpha[:, 80:].max() for alpha in alphas]
+    assert right == [255] * 10
+    # Each click is read after the next frame is shown (see the test above) and counts from the frame after.
+    assert left == [255] * 4 + [0] * 4 + [255] * 2
+    assert messages[1:] == ['no person at 5,5']
+
+
+def test_live_keep_flag_keeps_the_person_from_the_start(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(live, 'model_from_arguments', lambda args, progress: ThresholdMatting())
+    clip = tmp_path / 'people.mp4'
+    write_frames(clip, people_frames([[40, 120]] * 4))
+    live.main(['--input-source', str(clip), '--output', str(tmp_path / 'rec'), '--keep', '40,70', '--quiet'])
+    recorded = [np.asarray(Image.open(path)) for path in sorted((tmp_path / 'rec').glob('*.png'))]
+    assert len(recorded) == 4 and all(rgba[..., 3][:, :80].max() == 255 and rgba[..., 3][:, 80:].max() == 0
+                                      for rgba in recorded)
+    with pytest.raises(SystemExit) as exit_:
+        live.main(['--input-source', str(clip), '--output', str(tmp_path / 'rec2'), '--keep', '400,70', '--quiet'])
+    assert exit_.value.code == 1 and 'live.py: error: --keep 400,70@0: outside the 160x96 frames of' in \
+        capsys.readouterr().err

@@ -1,20 +1,24 @@
 """One conversion job on the streaming core: its options record and plan (`ConversionPlan.resolve`),
-a preview of the first matted frame, and the run (`streaming.convert`) with progress and cancelling.
+a preview of a matted frame (the people clicked on it kept or dropped), and the run
+(`streaming.convert`) with progress, cancelling and what the selection was unsure of.
 
 Cancelling works through convert's callback: it raises `Cancelled`, and convert closes every
 output with the frames written so far (they stay playable and are offered for download).
 """
 import dataclasses
+import itertools
 import os
 import time
+import warnings
 import zipfile
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from streaming import ConversionError, ConversionOptions, ConversionPlan, convert
+from streaming import ConversionError, ConversionOptions, ConversionPlan, convert, open_reader
 from streaming.formats import list_images
+from streaming.selection import NotFound, Selection
 
 from .jobs import Job
 from .models import Models
@@ -27,13 +31,16 @@ KINDS = ('composition', 'alpha', 'foreground')
 
 @dataclass
 class Request:
-    """What the user asked for. `background`: a colour, or the path of an image or video; None: transparent."""
+    """What the user asked for. `background`: a colour, or the path of an image or video; None:
+    transparent. `keep`, `drop`: the people clicked on the preview, as `x,y@frame`."""
     source: str
     model: str
     downsample_ratio: Optional[float]
     background: Optional[str]
     format: str
     kinds: Sequence[str]
+    keep: Sequence[str] = ()
+    drop: Sequence[str] = ()
 
 
 def plan_job(job: Job, request: Request, max_seconds: float,
@@ -46,7 +53,7 @@ def plan_job(job: Job, request: Request, max_seconds: float,
     options = dataclasses.replace(
         base, output_type='video' if ext else 'png_sequence',
         transparent=True if request.background is None else None, background=request.background,
-        downsample_ratio=request.downsample_ratio).with_outputs(
+        downsample_ratio=request.downsample_ratio, keep=request.keep, drop=request.drop).with_outputs(
         {kind: str(job.folder / 'out' / (kind + ext)) for kind in request.kinds})
     plan = ConversionPlan.resolve(request.source, options)
     seconds = len(plan.source) / float(plan.source.frame_rate)
@@ -59,23 +66,58 @@ def plan_job(job: Job, request: Request, max_seconds: float,
 
 
 def preview(plan: ConversionPlan, models: Models, model: str) -> np.ndarray:
-    """The first frame matted as the run will show it: `[H, W, 3]` (over the background) or
-    `[H, W, 4]` (transparent) uint8."""
-    matter = models.matter(model, plan.options)
-    frames = plan.source.frames(plan.options.input_resize)
+    """The frame the people were chosen on (else the first) matted as the run will show it."""
+    options = plan.options
+    frame = min((selection.frame for selection in options.keep + options.drop), default=0)
+    return matte_frame(plan.source.path, options, models, model, frame)
+
+
+def matte_frame(source: str, options: ConversionOptions, models: Models, model: str, frame: int) -> np.ndarray:
+    """Frame `frame` of `source` matted with `options`, the people chosen on that frame kept or
+    dropped: `[H, W, 3]` over the background, or `[H, W, 4]` (transparent) uint8. A click on
+    nobody, or a frame past the end, is a ConversionError."""
+    reader = open_reader(source)
+    if not 0 <= frame < len(reader):
+        raise ConversionError(f'frame {frame} is past the end: the input has frames 0..{len(reader) - 1}')
+    chosen = {kind: tuple(dataclasses.replace(s, frame=0) for s in getattr(options, kind) if s.frame == frame)
+              for kind in ('keep', 'drop')}
+    matter = models.matter(model, dataclasses.replace(options, **chosen))  # the frame alone: its selections on 0
+    frames = reader.frames(options.input_resize)
     try:
-        image = next(frames).image
+        image = next(itertools.islice(frames, frame, None)).image
     finally:
         frames.close()
     with models.lock:
+        try:
+            matter.identify([image[None]])
+        except NotFound as e:
+            raise ConversionError(f'no person at {e.selection.x0},{e.selection.y0} on frame {frame}: '
+                                  f'click on a person') from None
         fgr, pha = matter(image[None])
-        if plan.options.background is None:
+        if options.background is None:
             return matter.images('composition', fgr, pha)[0]
-        background = matter.background(plan.options.background, plan.size)
+        size = (image.shape[1], image.shape[0])
+        background = matter.background(options.background, size)
         try:
             return matter.images('composition', fgr, pha, background.next(1))[0]
         finally:
             background.close()
+
+
+def picks_text(picks: Sequence[Tuple[int, int, int, bool]]) -> str:
+    """What the clicks on the preview chose, for the page."""
+    if not picks:
+        return 'Everyone is kept. Click a person on the preview to keep only them (or, with Drop, to remove them).'
+    keep = [f'{x},{y} on frame {frame}' for x, y, frame, kept in picks if kept]
+    drop = [f'{x},{y} on frame {frame}' for x, y, frame, kept in picks if not kept]
+    return ' '.join(text for text in (
+        f'Keeping only the people at {"; ".join(keep)}.' if keep else '',
+        f'Dropping the people at {"; ".join(drop)}.' if drop else '') if text)
+
+
+def selections(picks: Sequence[Tuple[int, int, int, bool]], keep: bool) -> Tuple[str, ...]:
+    """The picks kept (or dropped) as `ConversionOptions.keep` (`drop`) takes them."""
+    return tuple(str(Selection(x, y, x, y, frame)) for x, y, frame, kept in picks if kept == keep)
 
 
 def zip_sequence(directory: str) -> str:
@@ -94,9 +136,10 @@ def results(plan: ConversionPlan) -> List[str]:
     return [zip_sequence(path) for path in plan.outputs.values() if os.path.isdir(path)]
 
 
-def run(job: Job, models: Models, report: Callable[[int, int, float], None]) -> int:
+def run(job: Job, models: Models, report: Callable[[int, int, float], None]) -> Tuple[int, List[str]]:
     """Convert the job's plan, calling `report(written, total, seconds_left)` after each chunk.
-    Raises `Cancelled` (after closing the outputs) when the job is cancelled. Returns the frames written."""
+    Raises `Cancelled` (after closing the outputs) when the job is cancelled. Returns the frames
+    written, and the conversion's warnings (the frames where the people kept were a guess)."""
     job.check_cancelled()
     matter = models.matter(job.model_name, job.plan.options)
     start = time.monotonic()
@@ -106,5 +149,8 @@ def run(job: Job, models: Models, report: Callable[[int, int, float], None]) -> 
         elapsed = time.monotonic() - start
         report(written, total, elapsed / written * (total - written))
 
-    with models.lock:
-        return convert(job.plan, matter, progress=False, callback=callback)
+    with models.lock, warnings.catch_warnings(record=True) as caught:  # one conversion at a time: its warnings
+        warnings.simplefilter('always')
+        written = convert(job.plan, matter, progress=False, callback=callback)
+    path = job.plan.source.path + ': '
+    return written, [str(w.message)[len(path):] for w in caught if str(w.message).startswith(path)]

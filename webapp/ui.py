@@ -1,9 +1,11 @@
-"""The page: a Convert tab (upload or pick a video, options, preview, progress, cancel, downloads)
-and a Webcam tab (the camera matted live beside the original, fps and latency, recurrent states).
+"""The page: a Convert tab (upload or pick a video, options, a preview frame whose people a click
+keeps or drops, progress, cancel, downloads) and a Webcam tab (the camera matted live beside the
+original, fps and latency, recurrent states, a click on a person keeps only them).
 
 Conversions (and their previews) share one Gradio concurrency group of size 1: jobs from every
 tab and user wait in one queue, and the page shows their place in it.
 """
+import dataclasses
 import re
 import time
 from dataclasses import dataclass
@@ -46,23 +48,26 @@ def color_spec(value: str) -> str:
 def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
     max_bytes = int(settings.max_upload_mb * 2**20)
 
-    def start(upload, media, model, ratio, bg_choice, color, bg_image, bg_video, fmt, kinds):
+    def take_source(upload, media, folder) -> str:
+        if upload:
+            return inputs.take_upload(upload, folder, max_bytes)
+        if media:
+            return inputs.resolve_media(settings.media_root, media)
+        raise ConversionError('upload a video or a zip of images, or pick one from the media folder')
+
+    def start(upload, media, model, ratio, bg_choice, color, bg_image, bg_video, fmt, kinds, picks):
         """Create the job and resolve its plan (fast, unqueued); returns (job id, status)."""
         job = jobs.create()
         try:
-            if upload:
-                source = inputs.take_upload(upload, job.folder, max_bytes)
-            elif media:
-                source = inputs.resolve_media(settings.media_root, media)
-            else:
-                raise ConversionError('upload a video or a zip of images, or pick one from the media folder')
+            source = take_source(upload, media, job.folder)
             background = color_spec(color) if bg_choice == 'Colour' else None
             if bg_choice in ('Image', 'Video'):
                 chosen = bg_image if bg_choice == 'Image' else bg_video
                 if not chosen:
                     raise ConversionError(f'upload a background {bg_choice.lower()}, or choose another background')
                 background = inputs.take_background(chosen, job.folder, max_bytes)
-            request = convert.Request(source, model, None if ratio == 'auto' else float(ratio), background, fmt, kinds)
+            request = convert.Request(source, model, None if ratio == 'auto' else float(ratio), background, fmt, kinds,
+                                      convert.selections(picks, True), convert.selections(picks, False))
             job.plan = convert.plan_job(job, request, settings.max_seconds, models.options)
             job.model_name = model
         except (ConversionError, OSError) as e:
@@ -70,6 +75,27 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
         source = job.plan.source
         return job.id, (f'Queued: {len(source)} frames, {source.width}x{source.height}, '
                         f'{float(source.frame_rate):.3g} fps.'), None, None
+
+    def show_frame(upload, media, model, ratio, bg_choice, color, frame, picks, picked):
+        """The frame to pick people on, matted with the picks on it (the input taken once per choice of
+        input, into a folder of its own); returns (image, picked source, status)."""
+        try:
+            if picked is None or picked[0] != [upload, media]:
+                picked = [[upload, media], take_source(upload, media, jobs.create().folder)]
+            options = dataclasses.replace(
+                models.options, downsample_ratio=None if ratio == 'auto' else float(ratio),
+                background=color_spec(color) if bg_choice == 'Colour' else None,
+                keep=convert.selections(picks, True), drop=convert.selections(picks, False))
+            image = convert.matte_frame(picked[1], options, models, model, int(frame))
+        except (ConversionError, OSError) as e:
+            return gr.update(), picked, f'**Error:** {e}'
+        return image, picked, convert.picks_text(picks)
+
+    def pick(upload, media, model, ratio, bg_choice, color, frame, picks, picked, mode, evt: gr.SelectData):
+        """A click on the preview: the person there kept (or dropped) from the conversion's first frame."""
+        chosen = picks + [[int(evt.index[0]), int(evt.index[1]), int(frame), mode == 'Keep']]
+        image, picked, text = show_frame(upload, media, model, ratio, bg_choice, color, frame, chosen, picked)
+        return image, (picks if text.startswith('**Error') else chosen), picked, text
 
     def show_preview(job_id):
         job = jobs.get(job_id)
@@ -92,8 +118,9 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
             done[0] = written
             progress(written / total, desc=f'{written}/{total} frames, {left:.0f} s left')
         start = time.monotonic()
+        notes = []
         try:
-            convert.run(job, models, report)
+            _, notes = convert.run(job, models, report)
             cancelled = False
         except Cancelled:
             cancelled = True
@@ -109,6 +136,7 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
             status = f'**Cancelled** after {done[0]} of {total} frames; the results hold those frames.'
         else:
             status = '**Cancelled** before the first frame.'
+        status += ''.join(f'\n\n**Selection unsure:** {note}.' for note in notes)
         return status, files or None
 
     def cancel(job_id):
@@ -117,6 +145,17 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
             return gr.update()
         job.cancel_requested.set()
         return 'Cancelling…'
+
+    def webcam_pick(session, mode, evt: gr.SelectData):
+        """A click on the matted picture: keep (drop) the person there, or no longer."""
+        if session is None:
+            return gr.update()
+        if not models.lock.acquire(timeout=2):
+            return 'Busy: a conversion is using the model; click again after it.'
+        try:
+            return session.toggle(int(evt.index[0]), int(evt.index[1]), mode == 'Keep')
+        finally:
+            models.lock.release()
 
     def webcam_frame(frame, session, model, color, picture, kind, show_states):
         if frame is None:
@@ -137,6 +176,8 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
                     'your webcam live. Everything runs on this server; nothing leaves it.')
         with gr.Tab('Convert', id='convert'):
             job_id = gr.State(None)
+            picks = gr.State([])     # [x, y, frame, keep] per click on the preview
+            picked = gr.State(None)  # [[upload, media], the input taken for the preview]
             with gr.Row():
                 with gr.Column(scale=1):
                     upload = gr.File(label='Video, or a zip of images', file_types=list(INPUT_EXTENSIONS) + ['.zip'],
@@ -162,16 +203,34 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
                         start_button = gr.Button('Convert', variant='primary', elem_id='convert-button')
                         cancel_button = gr.Button('Cancel', variant='stop', elem_id='cancel-button')
                 with gr.Column(scale=1):
-                    first = gr.Image(label='Preview: the first frame, matted', interactive=False, format='png',
-                                     height=300, elem_id='preview')
+                    first = gr.Image(label='Preview: click a person to keep only them (or to drop them)',
+                                     interactive=False, format='png', height=300, elem_id='preview')
+                    with gr.Row():
+                        frame = gr.Number(0, label='Frame to pick people on', minimum=0, precision=0,
+                                          elem_id='pick-frame')
+                        mode = gr.Radio(['Keep', 'Drop'], value='Keep', label='A click on a person',
+                                        elem_id='pick-mode')
+                    with gr.Row():
+                        show_button = gr.Button('Show the frame', elem_id='show-frame')
+                        clear_button = gr.Button('Keep everyone', elem_id='clear-picks')
+                    picked_text = gr.Markdown(convert.picks_text([]), elem_id='picks')
                     status = gr.Markdown('Choose a video and press Convert.', elem_id='status')
                     files = gr.File(label='Results', file_count='multiple', interactive=False, elem_id='results')
 
             bg_choice.change(lambda c: (gr.update(visible=c == 'Colour'), gr.update(visible=c == 'Image'),
                                         gr.update(visible=c == 'Video')),
                              bg_choice, [color, bg_image, bg_video], queue=False)
+            framing = [upload, media, model, ratio, bg_choice, color, frame, picks, picked]
+            show_button.click(show_frame, framing, [first, picked, picked_text], concurrency_id='model',
+                              concurrency_limit=1)
+            first.select(pick, framing + [mode], [first, picks, picked, picked_text], concurrency_id='model',
+                         concurrency_limit=1)
+            clear_button.click(lambda: ([], convert.picks_text([])), None, [picks, picked_text], queue=False)
+            for source in (upload, media):  # another input: its own people
+                source.change(lambda: ([], None, convert.picks_text([])), None, [picks, picked, picked_text],
+                              queue=False)
             started = start_button.click(
-                start, [upload, media, model, ratio, bg_choice, color, bg_image, bg_video, fmt, kinds],
+                start, [upload, media, model, ratio, bg_choice, color, bg_image, bg_video, fmt, kinds, picks],
                 [job_id, status, first, files], queue=False)
             started.then(show_preview, job_id, first, concurrency_id='model', concurrency_limit=1) \
                 .then(run, job_id, [status, files], concurrency_id='model', concurrency_limit=1,
@@ -192,12 +251,16 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
                 cam_picture = gr.Image(type='filepath', sources=['upload'], label='…or a background image',
                                        height=120, elem_id='webcam-background')
                 cam_kind = gr.Radio(list(convert.KINDS), value='composition', label='Show')
+                cam_mode = gr.Radio(['Keep', 'Drop'], value='Keep', label='A click on a person', elem_id='webcam-pick')
                 show_states = gr.Checkbox(False, label='Show the recurrent states', elem_id='show-states')
             stats = gr.Markdown('Start the camera (the button under it).', elem_id='webcam-stats')
+            picked_person = gr.Markdown('Click a person in the matted picture to keep only them.',
+                                        elem_id='webcam-picks')
             with gr.Row(visible=False) as state_row:
                 state_views = [gr.Image(label=f'r{i} (first 3 channels)', interactive=False, height=180,
                                         elem_id=f'state-r{i}', elem_classes='state-view') for i in range(1, 5)]
             show_states.change(lambda s: gr.update(visible=s), show_states, state_row, queue=False)
+            matted.select(webcam_pick, [session, cam_mode], picked_person, queue=False)
             camera.stream(webcam_frame, [camera, session, cam_model, cam_color, cam_picture, cam_kind, show_states],
                           [matted, stats, session, *state_views], stream_every=0.1, concurrency_limit=4,
                           concurrency_id='webcam', show_progress='hidden')

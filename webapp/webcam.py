@@ -1,5 +1,6 @@
 """Real-time matting of the browser's camera: one `streaming.Matter` per browser session, carrying
-its recurrent states from frame to frame, with fps and latency and a view of the four states.
+its recurrent states from frame to frame, with fps and latency and a view of the four states; a
+click on a person in the matted picture keeps only them (or drops them) from the next frame on.
 
 A frame comes in as `[H, W, 3]` uint8 from Gradio's webcam stream; the matted frame goes back.
 A camera that changes size (another camera, a rotated phone) starts a new clip: the states of
@@ -80,8 +81,22 @@ class Session:
             return 0.0
         return (len(self.arrivals) - 1) / (self.arrivals[-1] - self.arrivals[0])
 
+    def toggle(self, x: int, y: int, keep: bool) -> str:
+        """Keep (drop) the person at `(x, y)` of the last frame, or no longer; what happened, for the page."""
+        person = self.matter.toggle(x, y, keep)
+        if person is None:
+            return f'No person at {x},{y}: click on a person.'
+        selector = self.matter.selector
+        now = 'kept' if person in selector.kept else 'dropped' if person in selector.dropped else 'let go'
+        return f'Person {person} {now}.'
+
     def readout(self) -> str:
-        return f'{self.fps:.1f} fps · {self.latency_ms:.0f} ms per frame · downsample ratio {self.matter.downsample_ratio:g}'
+        selector = self.matter.selector
+        chosen = f' · keeping {len(selector.kept)}' * bool(selector.kept) + \
+            f' · dropping {len(selector.dropped)}' * bool(selector.dropped)
+        unsure = ' · **selection unsure: the people touch**' if self.matter.unsure else ''
+        return (f'{self.fps:.1f} fps · {self.latency_ms:.0f} ms per frame · downsample ratio '
+                f'{self.matter.downsample_ratio:g}{chosen}{unsure}')
 
     def states(self) -> List[Optional[np.ndarray]]:
         return state_images(self.matter.states)

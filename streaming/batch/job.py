@@ -50,6 +50,9 @@ class BatchOptions:
             raise ConversionError(f'{name("segment_seconds")} must be above 0, got {self.segment_seconds:g}')
         if not self.checkpoint_seconds >= 0:  # 0: a checkpoint after every part of the shortest length
             raise ConversionError(f'{name("checkpoint_seconds")} must be 0 or more, got {self.checkpoint_seconds:g}')
+        if self.segment_seconds is not None and (self.conversion.keep or self.conversion.drop):
+            raise ConversionError(f'{name("segment_seconds")} and {name("keep")}/{name("drop")}: the people chosen are '
+                                  f'followed from the first frame, in one pass; convert without segments')
         if self.ray_cpus is not None and self.ray_cpus < 1:
             raise ConversionError(f'{name("ray_cpus")} must be 1 or more, got {self.ray_cpus}')
 

@@ -11,17 +11,18 @@ from ..matter import render
 class LiveFrame:
     """A matted frame: the network's `fgr` `[1, 3, H, W]` and `pha` `[1, 1, H, W]` (0..1, on the
     device), the composition background `bgr` (see `streaming.render`), its `pts` (seconds: the
-    source's, continued in real time after a sender restarted), when it was `captured` (`time.monotonic()`), its `index` among the frames output,
-    and the downsample `ratio` it was matted at.
+    source's, continued in real time after a sender restarted), when it was `captured`
+    (`time.monotonic()`), its `index` among the frames output, the downsample `ratio` it was matted
+    at, and whether the people kept were `unsure`ly told from those dropped (`Matter.unsure`).
 
     `image()` gives what a window or a camera shows, `rgba()` the transparent frame, `alpha()` the
     matte; each is made once, on first use.
     """
 
     def __init__(self, fgr: Tensor, pha: Tensor, bgr: Optional[Tensor], pts: float, captured: float,
-                 index: int, ratio: float):
+                 index: int, ratio: float, unsure: bool = False):
         self.fgr, self.pha, self.bgr = fgr, pha, bgr
-        self.pts, self.captured, self.index, self.ratio = pts, captured, index, ratio
+        self.pts, self.captured, self.index, self.ratio, self.unsure = pts, captured, index, ratio, unsure
         self._images: Dict[str, np.ndarray] = {}
 
     def render(self, transparent: bool) -> Tensor:

@@ -7,6 +7,9 @@ newest frame and hands it to the sinks, and yields it.
     with LiveSession(matter, 'udp://127.0.0.1:5000', ['window', 'out.mkv']) as session:
         for frame in session:            # LiveFrame: frame.image(), frame.rgba(), frame.alpha(), frame.pts
             ...                          # session.reset() forgets the recurrent states; break stops
+
+A click in the window keeps (or drops) the person under it from the next frame on (`Matter.toggle`);
+people chosen at the start are the matter's own (`make_matter` with `keep`/`drop`).
 """
 import threading
 import time
@@ -23,7 +26,7 @@ from ..options import check_downsample_ratio
 from .adaptive import RatioController
 from .frame import LiveFrame
 from .latest import Closed, LatestFrames, Stalled
-from .sinks import Sink, SinkError, check_sink, open_sink
+from .sinks import Click, Sink, SinkError, check_sink, open_sink
 from .sources import Captured, Source, SourceError, open_source, stderr_line
 from .stats import LiveStats
 
@@ -164,12 +167,12 @@ class LiveSession:
             last = captured
             fgr, pha = self.matter(image[None])
             frame = LiveFrame(fgr, pha, bgr.next(1), captured.pts + self._pts_offset, captured.arrived,
-                              self.stats.frames_out, self.matter.downsample_ratio)
+                              self.stats.frames_out, self.matter.downsample_ratio, self.matter.unsure)
             self._write(frame)
             if had_sinks and not self.sinks:
                 raise SinkError('every output failed; stopping')
             now = time.monotonic()
-            self.stats.output(captured.arrived, now, frame.ratio)
+            self.stats.output(captured.arrived, now, frame.ratio, frame.unsure)
             self.stats.dropped = self.queue.dropped
             if controller is not None:
                 self.matter.set_ratio(controller.update(now - started), size)
@@ -179,7 +182,12 @@ class LiveSession:
             yield frame
 
     def _start(self, size: Tuple[int, int]) -> Tuple[Any, Optional[RatioController]]:
-        """At the first frame, of `size` `(W, H)`: the background, the ratio, its controller."""
+        """At the first frame, of `size` `(W, H)`: the people chosen checked, the background, the ratio and
+        its controller."""
+        for selection, keep in self.matter.selector.requests:
+            if selection.outside(*size):
+                raise ConversionError(f'--{"keep" if keep else "drop"} {selection}: outside the {size[0]}x{size[1]} '
+                                      f'frames of {self.source.name}')
         self._background = self.matter.background(self.background_spec, size)
         ratio = self.matter.downsample_ratio or auto_downsample_ratio(size[1], size[0])
         self.matter.set_ratio(ratio, size)
@@ -222,6 +230,13 @@ class LiveSession:
                 self._restarted('reset by hand')
             elif request == 'stop':
                 self._stop.set()
+            elif isinstance(request, Click):
+                self._click(request)
+
+    def _click(self, click: Click) -> None:
+        person = self.matter.toggle(click.x, click.y, click.keep)
+        if person is None:
+            self.log(f'no person at {click.x},{click.y}')
 
     def _drop_sink(self, sink: Sink, error: BaseException) -> None:
         self.sinks.remove(sink)

@@ -2,14 +2,16 @@
 
 `open_sink(spec, ...)` chooses from the spec (`window`, `virtualcam`, `-`, a URL, else a path).
 A sink is checked when it is made, before any frame, and opens its device on the first frame
-(when the size is known); `write(frame)` may return a request from the user ('reset' or 'stop').
+(when the size is known); `write(frame)` may return a request from the user ('reset', 'stop', or
+a `Click` on a person).
 What is missing on the machine is a one-line `SinkError` that says how to get it.
 """
 import glob
 import os
 import sys
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional
+from typing import Optional, Union
 
 import av
 
@@ -28,11 +30,24 @@ class SinkError(ConversionError):
     """A sink that is not available, or that failed, in one line."""
 
 
+@dataclass(frozen=True)
+class Click:
+    """A click on a frame shown, at `(x, y)` of the frame: keep that person, or drop them (`keep` False)."""
+    x: int
+    y: int
+    keep: bool = True
+
+
+Request = Optional[Union[str, Click]]
+UNSURE_COLOR = (255, 64, 0)  # the window's frame while the people kept are not surely told from the others
+UNSURE_BORDER = 4           # px
+
+
 class Sink:
     """A destination of matted frames. `name` is used in messages."""
     name = 'sink'
 
-    def write(self, frame: LiveFrame) -> Optional[str]:
+    def write(self, frame: LiveFrame) -> Request:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -41,7 +56,10 @@ class Sink:
 
 class WindowSink(Sink):
     """A window (pygame-ce, i.e. SDL: X11, Wayland, macOS, Windows); `r` resets the recurrent
-    states, `q`, Esc or closing the window stops. Runs on the session's thread (macOS needs the main one)."""
+    states, `q`, Esc or closing the window stops; a left click on a person keeps only them (and
+    whoever else is clicked; again to let go), a right click drops them. While the people kept are
+    not surely told from the others, the window has an orange frame and says so in its title.
+    Runs on the session's thread (macOS needs the main one)."""
     name = 'window'
 
     def __init__(self, title: str = 'Robust Video Matting'):
@@ -60,20 +78,25 @@ class WindowSink(Sink):
                             f'(set SDL_VIDEODRIVER to x11, wayland, cocoa or windows, or choose another --output)')
         self.pygame, self.title, self.screen = pygame, title, None
 
-    def write(self, frame: LiveFrame) -> Optional[str]:
+    def write(self, frame: LiveFrame) -> Request:
         pygame = self.pygame
         image = frame.image()
         size = (image.shape[1], image.shape[0])
         if self.screen is None or self.screen.get_size() != size:
             self.screen = pygame.display.set_mode(size)
-            pygame.display.set_caption(f'{self.title}  (r: reset, q: quit)')
+        caption = f'{self.title}  (click: keep a person, right click: drop, r: reset, q: quit)'
+        pygame.display.set_caption(caption + ('  SELECTION UNSURE' if frame.unsure else ''))
         self.screen.blit(pygame.image.frombuffer(image.tobytes(), size, 'RGB'), (0, 0))
+        if frame.unsure:
+            pygame.draw.rect(self.screen, UNSURE_COLOR, self.screen.get_rect(), UNSURE_BORDER)
         pygame.display.flip()
         for event in pygame.event.get():
             if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and event.key in (pygame.K_q, pygame.K_ESCAPE)):
                 return 'stop'
             if event.type == pygame.KEYDOWN and event.key == pygame.K_r:
                 return 'reset'
+            if event.type == pygame.MOUSEBUTTONDOWN and event.button in (1, 3):
+                return Click(*event.pos, keep=event.button == 1)
         return None
 
     def close(self) -> None:
@@ -102,7 +125,7 @@ class VirtualCameraSink(Sink):
             raise SinkError(f'virtual camera: {missing}')
         self.pyvirtualcam, self.frame_rate, self.device, self.camera = pyvirtualcam, frame_rate, device, None
 
-    def write(self, frame: LiveFrame) -> Optional[str]:
+    def write(self, frame: LiveFrame) -> Request:
         image = frame.image()
         if self.camera is None:
             try:
@@ -147,7 +170,7 @@ class WriterSink(Sink):
         self.start: Optional[float] = None
         self.last = -1
 
-    def write(self, frame: LiveFrame) -> Optional[str]:
+    def write(self, frame: LiveFrame) -> Request:
         self.start = frame.pts if self.start is None else self.start
         pts = max(round((frame.pts - self.start) * 1000), self.last + 1)  # a source restart goes back in time
         self.last = pts
@@ -167,7 +190,7 @@ class StdoutSink(Sink):
     def __init__(self, stream=None):
         self.stream = stream or sys.stdout.buffer
 
-    def write(self, frame: LiveFrame) -> Optional[str]:
+    def write(self, frame: LiveFrame) -> Request:
         try:
             self.stream.write(frame.rgba().tobytes())
             self.stream.flush()

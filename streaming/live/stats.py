@@ -28,6 +28,8 @@ class LiveStats:
         self.frames_out = 0
         self.dropped = 0
         self.resets = 0
+        self.unsure = 0  # frames where the people kept were not surely told from the others
+        self.unsure_now = False
         self.latencies: List[float] = []
         self.ratios: List[float] = []  # each ratio the network used, in order of use
         self.ratio: Optional[float] = None
@@ -44,8 +46,10 @@ class LiveStats:
         self.last_in = when
         self._recent_in.append(when)
 
-    def output(self, captured: float, when: float, ratio: float) -> None:
+    def output(self, captured: float, when: float, ratio: float, unsure: bool = False) -> None:
         self.frames_out += 1
+        self.unsure += unsure
+        self.unsure_now = unsure
         self.first_out = self.first_out or when
         self.last_out = when
         self.latencies.append(when - captured)
@@ -65,8 +69,9 @@ class LiveStats:
         median = f'{statistics.median(latencies) * 1000:.0f}' if latencies else '-'
         p95 = f'{percentile(latencies, 0.95) * 1000:.0f}' if latencies else '-'
         ratio = f'{self.ratio:.3g}' if self.ratio is not None else '-'
+        unsure = ' | selection unsure' if self.unsure_now else ''
         return (f'in {len(self._recent_in):.0f} fps | out {len(latencies):.0f} fps | dropped {self.dropped} | '
-                f'latency {median}/{p95} ms (median/p95) | ratio {ratio}')
+                f'latency {median}/{p95} ms (median/p95) | ratio {ratio}{unsure}')
 
     def summary(self) -> Dict[str, Any]:
         """The whole run, for `--stats FILE.json`; the rates are between the first and the last frame."""
@@ -83,6 +88,7 @@ class LiveStats:
             'latency_median_ms': ms(statistics.median(self.latencies) if self.latencies else None),
             'latency_p95_ms': ms(percentile(self.latencies, 0.95)),
             'downsample_ratio': self.ratio, 'downsample_ratios_used': self.ratios, 'resets': self.resets,
+            'unsure_frames': self.unsure,
         }
 
     def write(self, path: str) -> None:
