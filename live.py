@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 from model import CheckpointError
 from model.factory import add_model_arguments, model_from_arguments
 from streaming import ConversionError, ConversionOptions, make_matter
+from streaming.options import add_arguments, from_arguments
 from streaming.live import LiveSession
 
 
@@ -45,6 +46,7 @@ def parser() -> argparse.ArgumentParser:
                         'a recording (a video file, or a directory for PNGs with alpha), or - (raw RGBA on stdout); '
                         'repeat for several')
     add_model_arguments(p)
+    add_arguments(p, ConversionOptions, only=('engine', 'precision'))
     p.add_argument('--downsample-ratio', type=float,
                    help='default: bring the longer side to 512 px; with --target-fps, the highest ratio used')
     p.add_argument('--background', help="for the window, virtual camera, streams and opaque recordings: a color "
@@ -69,8 +71,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     session = None
     code, message = 0, None
     try:
-        options = ConversionOptions(background=args.background, downsample_ratio=args.downsample_ratio,
-                                    device=args.device)
+        options = from_arguments(ConversionOptions, args)  # background, ratio, device, engine, precision
         options.check(cli=True)
         model = model_from_arguments(args, progress=not args.quiet)
         session = LiveSession(make_matter(model, options), args.input_source, args.output, options.background,

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .formats import ConversionError
 from .matter import Matter
 from .options import ConversionOptions, from_keywords
 from .plan import ConversionPlan
@@ -32,9 +33,18 @@ READ_AHEAD_CHUNKS = 2
 
 
 def make_matter(model: nn.Module, options: ConversionOptions) -> Matter:
-    """The Matter a conversion runs through: on the options' device and dtype, at their ratio,
-    resetting at hard cuts unless `reset_on_scene_cut` is off."""
+    """The Matter a conversion runs through: on the options' device and dtype, or their engine and
+    precision on the CPU (`engines.build_engine`, which builds its files once and caches them), at
+    their ratio, resetting at hard cuts unless `reset_on_scene_cut` is off."""
     kind = SceneCutMatter if options.reset_on_scene_cut else Matter
+    if options.engine != 'pytorch':
+        from engines import build_engine
+        from engines.runtimes import EngineMissing
+        try:
+            network = build_engine(model, options.engine, options.precision)
+        except EngineMissing as e:  # a ConversionError, which every entry point reports in one line
+            raise ConversionError(str(e)) from None
+        return kind(network, 'cpu', torch.float32, options.downsample_ratio)
     return kind(model, options.device, options.dtype, options.downsample_ratio, bfloat16=options.bfloat16)
 
 
