@@ -20,7 +20,8 @@ whose load changes during the run slows them all alike):
                  quantized to 8 bits (calibrated on real frames), built once per weights and cached, so
                  give --checkpoint (random weights are new each run, and so calibrated anew)
 
-ONNX Runtime and OpenVINO time the same exported file (exported once per run). Their thread pools
+ONNX Runtime and OpenVINO time the same exported file (exported once per run; with --checkpoint, in
+float32 on the CPU, the engines' cached file, whose quantized form the int8 backends run). Their thread pools
 are set not to spin after a run (ONNX Runtime's `allow_spinning` 0; OpenVINO's threads unpinned:
 its TBB workers' brief wait has no switch), else their idle threads would slow whichever backend is
 timed next, and the order of --backend would change the numbers. OpenVINO is told to compute in
@@ -203,8 +204,12 @@ def main(argv=None) -> Dict[str, List[float]]:
             peak_memory_reset(device)
             start = time.perf_counter()
             if name in ONNX_BACKENDS and not os.path.exists(onnx_path):  # set-up of the first one includes the export
-                from exporters.onnx_dynamic import export_onnx
-                export_onnx(model, onnx_path, device=str(device), dtype=dtype)
+                if args.checkpoint and device.type == 'cpu' and dtype == torch.float32:  # the engines' cached file
+                    from engines.runtimes import graph
+                    onnx_path = str(graph(model, 'onnxruntime', 'float32'))
+                else:
+                    from exporters.onnx_dynamic import export_onnx
+                    export_onnx(model, onnx_path, device=str(device), dtype=dtype)
             steps[name] = build_backend(name, model, args, device, dtype, onnx_path)
             for _ in range(args.warmup):
                 steps[name](src)
