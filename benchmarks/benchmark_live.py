@@ -66,7 +66,8 @@ def benchmark(args) -> None:
     results = {}
     with tempfile.TemporaryDirectory() as folder:
         clips = {}
-        for name, (size, _) in SIZES.items():
+        sizes = {name: spec for name, spec in SIZES.items() if not args.sizes or name in args.sizes}
+        for name, (size, _) in sizes.items():
             clips[name] = os.path.join(folder, f'{name}.mp4')
             make_clip(clips[name], size, args.seconds)
         configs = [tuple(config.split(':')) for config in args.configs]
@@ -75,10 +76,10 @@ def benchmark(args) -> None:
             for threads in args.threads:
                 torch.set_num_threads(threads)
                 for config in configs:
-                    network = networks.setdefault((threads, config), build_engine(model, *config, threads=threads))
-                    for name, (size, ratio) in SIZES.items():
-                        if args.sizes and name not in args.sizes:
-                            continue
+                    if (threads, config) not in networks:
+                        networks[threads, config] = build_engine(model, *config, threads=threads)
+                    network = networks[threads, config]
+                    for name, (size, ratio) in sizes.items():
                         for target in (None, args.target_fps) if args.target_fps else (None,):
                             summary = run(network, clips[name], ratio, target, config)
                             results.setdefault((threads, config, name, ratio, target), []).append(summary)

@@ -139,7 +139,8 @@ def convert_video(model: nn.Module,
             was moved off the CPU, else CUDA when available; the model's dtype.
         options: background, transparent, video_codec, video_quality, bit_depth, premultiplied,
             reset_on_scene_cut (default on: the recurrent states are forgotten at hard cuts),
-            bfloat16; see `streaming.ConversionOptions`.
+            bfloat16, engine and precision (the CPU engine: 'pytorch', 'onnxruntime', 'openvino' or
+            'auto'; 'float32' or 'int8'); see `streaming.ConversionOptions`.
 
     Every option is checked before any frame (`streaming.ConversionPlan`). Video outputs keep the
     input's frame rate and timestamps and carry its audio. Stopping midway (an error, Ctrl-C)
