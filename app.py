@@ -16,6 +16,7 @@ import tempfile
 from typing import Optional, Sequence
 
 from model.factory import add_model_arguments
+from streaming.options import ConversionOptions, add_arguments, from_arguments
 
 
 def parser() -> argparse.ArgumentParser:
@@ -24,6 +25,7 @@ def parser() -> argparse.ArgumentParser:
                         help='address to listen on (default 127.0.0.1: this machine only)')
     result.add_argument('--port', type=int, default=7860, help='default 7860')
     add_model_arguments(result, refiner=False, several=True)
+    add_arguments(result, ConversionOptions, only=('engine', 'precision'))
     result.add_argument('--media-root', help='a folder whose videos and image folders the page may pick '
                                              '(nothing outside it is reachable)')
     result.add_argument('--max-upload-mb', type=float, default=500, help='largest upload (default 500 MB)')
@@ -60,12 +62,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from webapp.models import Models
     from webapp.ui import CSS, Settings, build
     from model import CheckpointError
-    from streaming import ConversionOptions
+    from streaming import ConversionError
 
     try:
-        models = Models(args.checkpoint, args.model_variant, ConversionOptions(device=args.device))
+        options = from_arguments(ConversionOptions, args)  # device, engine, precision
+        options.check(cli=True)
+        models = Models(args.checkpoint, args.model_variant, options)
         models.load_all()
-    except (CheckpointError, OSError) as e:
+    except (CheckpointError, ConversionError, OSError) as e:
         sys.exit(f'app.py: error: {e}')
     if not is_local(args.host):
         print(f'app.py: warning: listening on {args.host}: anyone who can reach this machine on port {args.port} '

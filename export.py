@@ -4,6 +4,7 @@
     python export.py --format torchscript --precision float16 --output rvm_fp16.torchscript
     python export.py --format onnx-static --downsample-ratio 0.25 --output rvm_trt.onnx   # TensorRT
     python export.py --format openvino --output rvm_openvino.xml
+    python export.py --format onnx --precision int8 --output rvm_int8.onnx     # or --format openvino: .xml
     python export.py --format tflite --resolution 1280 720 --downsample-ratio 0.25 \\
         --precision float16 --output rvm_720p.tflite
     python export.py --format tfjs --resolution 640 480 --downsample-ratio 0.5 --precision uint8 --output rvm_tfjs
@@ -30,8 +31,9 @@ def parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     result.add_argument('--format', required=True, choices=list(FORMATS))
     add_model_arguments(result)  # --device: onnx and onnx-static only (the others are exported on the CPU)
-    result.add_argument('--precision', choices=['float32', 'float16', 'uint8'], default='float32',
-                        help='uint8: tfjs only (quantised weights)')
+    result.add_argument('--precision', choices=['float32', 'float16', 'uint8', 'int8'], default='float32',
+                        help='uint8: tfjs only (quantised weights); int8: onnx and openvino, 8-bit weights and '
+                             'activations calibrated on real frames (exported on the CPU)')
     result.add_argument('--resolution', type=int, nargs=2, metavar=('W', 'H'),
                         help='the fixed input size of static formats')
     result.add_argument('--downsample-ratio', type=float, metavar='R', help='the ratio baked into static formats')

@@ -15,8 +15,13 @@ whose load changes during the run slows them all alike):
     compile      torch.compile (mode 'reduce-overhead' on CUDA: CUDA graphs; 'default' on the CPU)
     onnxruntime  the graph of export.py --format onnx in ONNX Runtime, run with OnnxMatting's IO binding
     openvino     the same ONNX file converted by openvino.convert_model, in float32 on OpenVINO's CPU plugin
+    onnxruntime-int8, openvino-int8
+                 the engines of `--engine onnxruntime|openvino --precision int8` (engines/): that graph
+                 quantized to 8 bits (calibrated on real frames), built once per weights and cached, so
+                 give --checkpoint (random weights are new each run, and so calibrated anew)
 
-ONNX Runtime and OpenVINO time the same exported file (exported once per run). Their thread pools
+ONNX Runtime and OpenVINO time the same exported file (exported once per run; with --checkpoint, in
+float32 on the CPU, the engines' cached file, whose quantized form the int8 backends run). Their thread pools
 are set not to spin after a run (ONNX Runtime's `allow_spinning` 0; OpenVINO's threads unpinned:
 its TBB workers' brief wait has no switch), else their idle threads would slow whichever backend is
 timed next, and the order of --backend would change the numbers. OpenVINO is told to compute in
@@ -49,7 +54,9 @@ from model import MattingNetwork
 from model.factory import model_argument_parser, model_from_arguments
 from streaming.device import Placement
 
-BACKENDS = ('eager', 'deploy', 'deploy-bfloat16', 'script', 'compile', 'onnxruntime', 'openvino')
+BACKENDS = ('eager', 'deploy', 'deploy-bfloat16', 'script', 'compile', 'onnxruntime', 'openvino', 'onnxruntime-int8',
+            'openvino-int8')
+ENGINE_BACKENDS = ('onnxruntime-int8', 'openvino-int8')
 ONNX_BACKENDS = ('onnxruntime', 'openvino')
 
 
@@ -61,6 +68,9 @@ def build_backend(name: str, model: MattingNetwork, args: argparse.Namespace,
         return onnxruntime_backend(onnx_path, args, device)
     if name == 'openvino':
         return openvino_backend(onnx_path, args)
+    if name in ENGINE_BACKENDS:
+        from engines.runtimes import runtime_network
+        model = runtime_network(model, *name.split('-'), threads=args.threads or 0)
     model = model.to(device=device, dtype=dtype)
     if name in ('deploy', 'deploy-bfloat16'):
         placement = Placement(device, dtype, bfloat16=name == 'deploy-bfloat16')
@@ -185,8 +195,8 @@ def main(argv=None) -> Dict[str, List[float]]:
     src = torch.rand(args.batch_size, 3, height, width, generator=torch.Generator().manual_seed(0))
     src = src.to(device=device, dtype=dtype)
 
-    if 'openvino' in args.backend and (device.type != 'cpu' or dtype != torch.float32):
-        parser.error('--backend openvino runs float32 on the CPU')
+    if set(args.backend) & {'openvino', *ENGINE_BACKENDS} and (device.type != 'cpu' or dtype != torch.float32):
+        parser.error('--backend openvino, onnxruntime-int8 and openvino-int8 run on the CPU, float32 in and out')
     steps, memory, setup = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = os.path.join(tmp, 'rvm.onnx')
@@ -194,8 +204,12 @@ def main(argv=None) -> Dict[str, List[float]]:
             peak_memory_reset(device)
             start = time.perf_counter()
             if name in ONNX_BACKENDS and not os.path.exists(onnx_path):  # set-up of the first one includes the export
-                from exporters.onnx_dynamic import export_onnx
-                export_onnx(model, onnx_path, device=str(device), dtype=dtype)
+                if args.checkpoint and device.type == 'cpu' and dtype == torch.float32:  # the engines' cached file
+                    from engines.runtimes import graph
+                    onnx_path = str(graph(model, 'onnxruntime', 'float32'))
+                else:
+                    from exporters.onnx_dynamic import export_onnx
+                    export_onnx(model, onnx_path, device=str(device), dtype=dtype)
             steps[name] = build_backend(name, model, args, device, dtype, onnx_path)
             for _ in range(args.warmup):
                 steps[name](src)

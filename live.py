@@ -47,6 +47,7 @@ def parser() -> argparse.ArgumentParser:
                         'a recording (a video file, or a directory for PNGs with alpha), or - (raw RGBA on stdout); '
                         'repeat for several')
     add_model_arguments(p)
+    add_arguments(p, ConversionOptions, only=('engine', 'precision'))
     p.add_argument('--downsample-ratio', type=float,
                    help='default: bring the longer side to 512 px; with --target-fps, the highest ratio used')
     p.add_argument('--background', help="for the window, virtual camera, streams and opaque recordings: a color "
@@ -59,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
                    help='seconds to wait for the source to connect or send its next frame (default 5)')
     p.add_argument('--queue', type=int, default=1, choices=(1, 2),
                    help='frames that may wait for the network (default 1: the lowest latency)')
-    add_arguments(p, ConversionOptions, names=('keep', 'drop'))  # FRAME counts from the first frame matted
+    add_arguments(p, ConversionOptions, only=('keep', 'drop'))  # FRAME counts from the first frame matted
     p.add_argument('--stats', metavar='FILE.json', help='write the run\'s stats there at the end')
     p.add_argument('--quiet', action='store_true', help='no stats line every second')
     return p
@@ -72,7 +73,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     session = None
     code, message = 0, None
     try:
-        options = from_arguments(ConversionOptions, args)  # background, ratio, device, keep, drop
+        options = from_arguments(ConversionOptions, args)  # background, ratio, device, engine, keep, ...
         options.check(cli=True)
         model = model_from_arguments(args, progress=not args.quiet)
         session = LiveSession(make_matter(model, options), args.input_source, args.output, options.background,

@@ -8,7 +8,9 @@ decoded and on the device as uint8, chunk after chunk with its recurrent state, 
 convert_video calls it (uint8 to float on the device included). End-to-end runs convert_video with all three outputs (composition, alpha, foreground
 as H.264 .mp4 at the default constant quality, CRF 18, audio copied): decoding, inference and
 encoding together; with --compare-mbps M, also at M Mbps (1: the original default), to show what
-the quality default costs. Pipeline-only runs
+the quality default costs. With --configs, each CPU
+engine and precision (`--engine`, `--precision`) runs model-only and end-to-end, interleaved, beside
+the others. Pipeline-only runs
 convert_video the same way with a network that costs nothing (its foreground is its input): the
 cost of decoding, composing and encoding alone, the most end-to-end could reach. The three alternate
 `--repeat` times and the best of each is printed, with the load average before and after (other
@@ -32,6 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from inference import auto_downsample_ratio, convert_video  # noqa: E402
 from inference_utils import VideoReader  # noqa: E402
+from engines import build_engine  # noqa: E402
 from model import create_model  # noqa: E402
 from streaming.device import Placement, default_device  # noqa: E402
 
@@ -142,13 +145,19 @@ def main() -> None:
                         help='also convert at this bit rate, interleaved (1: the original default)')
     parser.add_argument('--pipeline-only', action='store_true',
                         help='only the pipeline with a free network: quick, for long clips and memory')
+    parser.add_argument('--configs', nargs='+', default=['pytorch:float32'], metavar='ENGINE:PRECISION',
+                        help='CPU engines to compare, interleaved (default pytorch:float32, the default path); '
+                             'e.g. pytorch:float32 openvino:int8')
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     net = create_model('mobilenetv3', checkpoint=args.checkpoint)
-    model = Placement(device, dtype).prepare(net)
+    configs = [tuple(config.split(':')) for config in args.configs]
+    models = {config: Placement(device, dtype).prepare(net) if config[0] == 'pytorch'
+              else build_engine(net, *config) for config in configs}
+    suffix = {config: '' if configs == [('pytorch', 'float32')] else f' {config[0]} {config[1]}' for config in configs}
     with tempfile.TemporaryDirectory() as tmp:
         clip = args.input or os.path.join(tmp, 'clip.mp4')
         if not args.input:
@@ -161,25 +170,30 @@ def main() -> None:
         print(f'{clip}: {len(reader)} frames {reader.width}x{reader.height} at {float(reader.frame_rate):.3f} fps; '
               f'mobilenetv3 on {device} {args.dtype}, downsample_ratio {ratio:.3f}, seq_chunk {args.seq_chunk}, '
               f'torch threads {torch.get_num_threads()}')
-        if chunks:
+        for model in models.values() if chunks else ():
             model_only(model, chunks[:2], ratio, dtype)  # warm up
         print(f'load average before: {os.getloadavg()}')
         frames = len(reader)
         outputs = {f'output_{kind}': os.path.join(tmp, f'{kind}.mp4') for kind in ('composition', 'alpha', 'foreground')}
-        conversions = ['pipeline-only'] if args.pipeline_only else ['end-to-end', 'pipeline-only']
+        conversions = ['pipeline-only'] if args.pipeline_only else \
+            [f'end-to-end{suffix[config]}' for config in configs] + ['pipeline-only']
         if args.compare_mbps:
             conversions += [f'{name} {args.compare_mbps:g} Mbps' for name in conversions]
-        results = {name: [] for name in ([] if args.pipeline_only else ['model-only']) + conversions}
+        model_names = [] if args.pipeline_only else [f'model-only{suffix[config]}' for config in configs]
+        results = {name: [] for name in model_names + conversions}
         for run in range(args.repeat):  # (fps, CPU ms per frame) per run
-            if not args.pipeline_only:
+            for name, model in zip(model_names, models.values()):
                 timer = model_only(model, chunks, ratio, dtype)
-                results['model-only'].append((frames / timer.wall, 1000 * timer.cpu / frames))
+                results[name].append((frames / timer.wall, 1000 * timer.cpu / frames))
             for name in conversions:
-                network = model if name.startswith('end-to-end') else Passthrough()
+                config = next((c for c in configs if name.startswith(f'end-to-end{suffix[c]}')), None)
+                network = models[config] if config else Passthrough()
                 mbps = args.compare_mbps if name.endswith(' Mbps') else None
+                engine = {} if config is None or config[0] == 'pytorch' else {'engine': config[0], 'precision': config[1]}
                 with MemorySampler() as memory, Timer() as timer:
-                    count = convert_video(network, clip, seq_chunk=args.seq_chunk, progress=False, device=device,
-                                          dtype=dtype, output_video_mbps=mbps, **outputs)
+                    count = convert_video(network, clip, seq_chunk=args.seq_chunk, progress=False,
+                                          device=None if engine else device, dtype=None if engine else dtype,
+                                          output_video_mbps=mbps, **engine, **outputs)
                 sizes = sum(os.path.getsize(path) for path in outputs.values()) / 2 ** 20
                 results[name].append((count / timer.wall, 1000 * timer.cpu / count, sizes))
                 if name == conversions[0]:
@@ -189,8 +203,9 @@ def main() -> None:
                                               for name, runs in results.items()) + f'; {memory_summary}', flush=True)
         print(f'load average after: {os.getloadavg()}')
     best = {name: max(fps for fps, *_ in runs) for name, runs in results.items()}
-    ratio_note = '' if args.pipeline_only else \
-        f'; end-to-end is {100 * best["end-to-end"] / best["model-only"]:.0f}% of model-only'
+    ratio_note = '' if args.pipeline_only else '; ' + ', '.join(
+        f'end-to-end{suffix[c]} is {100 * best[f"end-to-end{suffix[c]}"] / best[f"model-only{suffix[c]}"]:.0f}% '
+        f'of model-only' for c in configs)
     print(f'best of {args.repeat}: ' + ', '.join(f'{name} {fps:.2f} fps' for name, fps in best.items()) + ratio_note)
 
 

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from model import create_model  # noqa: E402
-from streaming import Matter  # noqa: E402
+from engines import build_engine  # noqa: E402
+from streaming import ConversionOptions, Matter, make_matter  # noqa: E402
 from streaming.live import LiveSession  # noqa: E402
 
 SIZES = {'640x480': ((640, 480), 0.5), '1280x720': ((1280, 720), 0.4)}
@@ -47,8 +48,10 @@ def make_clip(path: str, size, seconds: float, rate: int = 30) -> None:
         container.mux(stream.encode())
 
 
-def run(model, clip: str, ratio: float, target_fps) -> dict:
-    matter = Matter(model, 'cpu', downsample_ratio=ratio)
+def run(model, clip: str, ratio: float, target_fps, config=('pytorch', 'float32')) -> dict:
+    engine, precision = config
+    matter = make_matter(model, ConversionOptions(device='cpu', downsample_ratio=ratio, engine=engine,
+                                                  precision=precision, reset_on_scene_cut=False))
     session = LiveSession(matter, clip, realtime=True, target_fps=target_fps, log=lambda _: None)
     for _ in session:
         pass
@@ -63,25 +66,32 @@ def benchmark(args) -> None:
     results = {}
     with tempfile.TemporaryDirectory() as folder:
         clips = {}
-        for name, (size, _) in SIZES.items():
+        sizes = {name: spec for name, spec in SIZES.items() if not args.sizes or name in args.sizes}
+        for name, (size, _) in sizes.items():
             clips[name] = os.path.join(folder, f'{name}.mp4')
             make_clip(clips[name], size, args.seconds)
+        configs = [tuple(config.split(':')) for config in args.configs]
+        networks = {}  # the engines' modules, built once per thread count (their threads are fixed then)
         for round_ in range(args.rounds):
             for threads in args.threads:
                 torch.set_num_threads(threads)
-                for name, (size, ratio) in SIZES.items():
-                    for target in (None, args.target_fps):
-                        summary = run(model, clips[name], ratio, target)
-                        results.setdefault((threads, name, ratio, target), []).append(summary)
+                for config in configs:
+                    if (threads, config) not in networks:
+                        networks[threads, config] = build_engine(model, *config, threads=threads)
+                    network = networks[threads, config]
+                    for name, (size, ratio) in sizes.items():
+                        for target in (None, args.target_fps) if args.target_fps else (None,):
+                            summary = run(network, clips[name], ratio, target, config)
+                            results.setdefault((threads, config, name, ratio, target), []).append(summary)
     print(f'load average after: {os.getloadavg()[0]:.1f}\n')
-    print('| threads | source (30 fps) | ratio | --target-fps | output fps | latency median | latency p95 | dropped | '
-          'ratios used |')
-    print('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
-    for (threads, name, ratio, target), runs in results.items():
+    print('| threads | engine, precision | source (30 fps) | ratio | --target-fps | output fps | latency median | '
+          'latency p95 | dropped | ratios used |')
+    print('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+    for (threads, config, name, ratio, target), runs in results.items():
         def mean(key):
             return statistics.mean(r[key] for r in runs)
         used = sorted({round(x, 3) for r in runs for x in r['downsample_ratios_used']}, reverse=True)
-        print(f'| {threads} | {name} | {ratio} | {target or "-"} | {mean("output_fps"):.1f} | {mean("latency_median_ms"):.0f} ms | '
+        print(f'| {threads} | {" ".join(config)} | {name} | {ratio} | {target or "-"} | {mean("output_fps"):.1f} | {mean("latency_median_ms"):.0f} ms | '
               f'{mean("latency_p95_ms"):.0f} ms | {100 * mean("drop_rate"):.0f}% | '
               f'{", ".join(map(str, used)) if target else "-"} |')
 
@@ -123,7 +133,10 @@ def main() -> None:
     parser.add_argument('--rounds', type=int, default=2)
     parser.add_argument('--threads', type=int, nargs='+', default=[torch.get_num_threads()],
                         help="the network's threads, each in turn (default: torch's)")
-    parser.add_argument('--target-fps', type=float, default=24)
+    parser.add_argument('--target-fps', type=float, default=24, help='also run with it (0: only without)')
+    parser.add_argument('--configs', nargs='+', default=['pytorch:float32'], metavar='ENGINE:PRECISION',
+                        help='CPU engines to compare, interleaved (default pytorch:float32, the default path)')
+    parser.add_argument('--sizes', nargs='+', choices=list(SIZES), help='default: all')
     parser.add_argument('--ratio-switch', action='store_true', help='measure ratio changes instead (needs --real)')
     parser.add_argument('--real', default=str(Path(__file__).resolve().parent.parent.parent / 'shared' / 'real'))
     parser.add_argument('--clips', nargs='+', default=['tile0', 'tile5'])

@@ -19,10 +19,10 @@ class Format:
 
 
 FORMATS = {
-    'onnx': Format(('float32', 'float16'), static=False, ratio=False, suffix='.onnx', onnx=True),
+    'onnx': Format(('float32', 'float16', 'int8'), static=False, ratio=False, suffix='.onnx', onnx=True),
     'onnx-static': Format(('float32', 'float16'), static=False, ratio=True, suffix='.onnx', onnx=True),
     'torchscript': Format(('float32', 'float16'), static=False, ratio=False, suffix='.torchscript'),
-    'openvino': Format(('float32', 'float16'), static=False, ratio=False, suffix='.xml'),
+    'openvino': Format(('float32', 'float16', 'int8'), static=False, ratio=False, suffix='.xml'),
     'tensorflow': Format(('float32',), static=True, ratio=True, suffix=''),
     'tflite': Format(('float32', 'float16'), static=True, ratio=True, suffix='.tflite'),
     'tfjs': Format(('float32', 'float16', 'uint8'), static=True, ratio=True, suffix=''),

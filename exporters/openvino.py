@@ -43,6 +43,16 @@ def export_openvino(model: MattingNetwork, output: str, compress_to_fp16: bool =
     return converted
 
 
+def ir_from_onnx(onnx_file: str, output: str) -> ov.Model:
+    """The IR of a file of `export_onnx`, float32 or 8-bit (`int8.quantize_onnx`: OpenVINO turns its QDQ
+    pairs into its own int8 operations, so both runtimes run one calibration), weights uncompressed."""
+    if not str(output).endswith('.xml'):
+        raise ValueError(f'--output {output}: an OpenVINO IR path ends in .xml (the weights go to .bin beside it)')
+    converted = ov.convert_model(onnx_file)
+    ov.save_model(converted, output, compress_to_fp16=False)
+    return converted
+
+
 class OpenVinoMatting:
     """One compiled OpenVINO model and the recurrent state of the clip being matted.
 

@@ -5,6 +5,8 @@ torchscript torch alone (requirements_inference.txt), the ONNX formats onnx and 
 OpenVINO.
 """
 import json
+import os
+import tempfile
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
@@ -29,8 +31,22 @@ def embed_onnx_metadata(path: str, meta: ExportMetadata) -> None:
 
 def write_onnx(model: MattingNetwork, output: str, meta: ExportMetadata, opset: int, device: str) -> None:
     from .onnx_dynamic import export_onnx
-    export_onnx(model, output, opset, device, getattr(torch, meta.precision))
+    if meta.precision == 'int8':
+        write_int8_onnx(model, output, opset)
+    else:
+        export_onnx(model, output, opset, device, getattr(torch, meta.precision))
     embed_onnx_metadata(output, meta)
+
+
+def write_int8_onnx(model: MattingNetwork, output: str, opset: int = DEFAULT_OPSET) -> None:
+    """The float32 graph exported on the CPU, then quantized (`int8.py`) on the shipped calibration frames."""
+    from .calibration import calibration_feeds
+    from .int8 import quantize_onnx
+    from .onnx_dynamic import export_onnx
+    with tempfile.TemporaryDirectory() as tmp:
+        float_onnx = os.path.join(tmp, 'float32.onnx')
+        export_onnx(model.cpu().float(), float_onnx, opset)
+        quantize_onnx(float_onnx, output, calibration_feeds(float_onnx))
 
 
 def write_onnx_static(model: MattingNetwork, output: str, meta: ExportMetadata, opset: int, device: str) -> None:
@@ -47,8 +63,13 @@ def write_torchscript(model: MattingNetwork, output: str, meta: ExportMetadata) 
 
 
 def write_openvino(model: MattingNetwork, output: str, meta: ExportMetadata) -> None:
-    from .openvino import export_openvino
-    export_openvino(model, output, meta.precision == 'float16')
+    from .openvino import export_openvino, ir_from_onnx
+    if meta.precision == 'int8':
+        with tempfile.TemporaryDirectory() as tmp:
+            write_int8_onnx(model, os.path.join(tmp, 'int8.onnx'))
+            ir_from_onnx(os.path.join(tmp, 'int8.onnx'), output)
+    else:
+        export_openvino(model, output, meta.precision == 'float16')
 
 
 def write_saved_model(model: MattingNetwork, output: str, meta: ExportMetadata) -> None:

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .formats import ConversionError
 from .matter import Matter
 from .options import ConversionOptions, from_keywords
 from .plan import ConversionPlan
@@ -35,9 +36,18 @@ READ_AHEAD_CHUNKS = 2
 
 
 def make_matter(model: nn.Module, options: ConversionOptions) -> Matter:
-    """The Matter a conversion runs through: on the options' device and dtype, at their ratio,
-    resetting at hard cuts unless `reset_on_scene_cut` is off, keeping the people chosen."""
+    """The Matter a conversion runs through: on the options' device and dtype, or their engine and
+    precision on the CPU (`engines.build_engine`, which builds its files once and caches them), at
+    their ratio, resetting at hard cuts unless `reset_on_scene_cut` is off, keeping the people chosen."""
     kind = SceneCutMatter if options.reset_on_scene_cut else Matter
+    if options.engine != 'pytorch':
+        from engines import build_engine
+        from engines.runtimes import EngineMissing
+        try:
+            network = build_engine(model, options.engine, options.precision)
+        except EngineMissing as e:  # a ConversionError, which every entry point reports in one line
+            raise ConversionError(str(e)) from None
+        return kind(network, 'cpu', torch.float32, options.downsample_ratio, keep=options.keep, drop=options.drop)
     return kind(model, options.device, options.dtype, options.downsample_ratio, bfloat16=options.bfloat16,
                 keep=options.keep, drop=options.drop)
 
@@ -160,8 +170,10 @@ def convert_video(model: nn.Module,
             was moved off the CPU, else CUDA when available; the model's dtype.
         options: background, transparent, video_codec, video_quality, bit_depth, premultiplied,
             reset_on_scene_cut (default on: the recurrent states are forgotten at hard cuts),
-            bfloat16, keep and drop (the people to keep or drop, `'x,y@frame'` each: every other
-            person gets alpha 0, or those; documentation/selection.md); see `streaming.ConversionOptions`.
+            bfloat16, engine and precision (the CPU engine: 'pytorch', 'onnxruntime', 'openvino' or
+            'auto'; 'float32' or 'int8'), keep and drop (the people to keep or drop, `'x,y@frame'`
+            each: every other person gets alpha 0, or those; documentation/selection.md); see
+            `streaming.ConversionOptions`.
 
     Every option is checked before any frame (`streaming.ConversionPlan`). Video outputs keep the
     input's frame rate and timestamps and carry its audio. Stopping midway (an error, Ctrl-C)

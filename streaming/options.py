@@ -15,6 +15,8 @@ from typing import Any, Dict, Optional, Tuple, Type, TypeVar, Union
 
 import torch
 
+from engines import AUTO, ENGINES, PRECISIONS, check_engine
+
 from .formats import CODECS, ConversionError
 from .selection import FORMS, Selection
 
@@ -94,6 +96,11 @@ class ConversionOptions:
     drop: Tuple[Selection, ...] = option(
         (), 'give this person alpha 0 throughout the clip and keep everyone else (as --keep points); repeat for '
             'several', type=selection_argument, action='append', metavar='X,Y[@FRAME]')
+    engine: str = option('pytorch', 'what runs the network on the CPU: pytorch (default), onnxruntime, openvino, or '
+                                    'auto: the fastest within the quality bound, measured once on this machine '
+                                    '(documentation/inference.md, "Choosing an engine")', choices=ENGINES + (AUTO,))
+    precision: str = option('float32', "the network's arithmetic on --engine onnxruntime, openvino or auto: float32 "
+                                       '(default) or int8 (calibrated on real footage)', choices=PRECISIONS)
 
     def __post_init__(self) -> None:
         for kind in OUTPUT_KINDS:  # paths as str, whatever path-like the caller gave
@@ -140,9 +147,25 @@ class ConversionOptions:
                                   f'(constant quality), not both')
         if self.output_type is not None and self.output_type not in OUTPUT_TYPES:
             raise ConversionError(f'{name("output_type")} {self.output_type!r} is not one of {", ".join(OUTPUT_TYPES)}')
+        if self.engine != 'pytorch' or self.precision != 'float32':
+            self.check_engine(name)
         if self.transparent and self.background is not None:
             raise ConversionError(f'a transparent composition has no background: give {name("transparent")} or '
                                   f'{name("background")}, not both')
+
+    def check_engine(self, name) -> None:
+        """The engine and precision, and what they exclude: another device, dtype or bfloat16."""
+        try:
+            check_engine(self.engine, self.precision)
+        except ValueError as e:
+            raise ConversionError(f'{name("engine")} {self.engine} with {name("precision")} {self.precision}: '
+                                  f'{e}') from None
+        other = (f'{name("device")} {self.device}' if self.device is not None and torch.device(self.device).type != 'cpu'
+                 else f'{name("dtype")} {self.dtype}' if self.dtype not in (None, torch.float32)
+                 else name('bfloat16') if self.bfloat16 else None)
+        if other:
+            raise ConversionError(f'{name("engine")} {self.engine} runs on the CPU in {name("precision")} '
+                                  f'{self.precision}: {other} is for {name("engine")} pytorch')
 
 
 def check_downsample_ratio(ratio: Optional[float], option: str = 'downsample_ratio') -> None:
@@ -154,13 +177,13 @@ def check_downsample_ratio(ratio: Optional[float], option: str = 'downsample_rat
 Record = TypeVar('Record')
 
 
-def add_arguments(parser: Any, record: type, names: Optional[Tuple[str, ...]] = None) -> None:
+def add_arguments(parser: Any, record: type, only: Optional[Tuple[str, ...]] = None) -> None:
     """A flag `--field-name` in `parser` (or an argument group) for each field of the options record
-    `record` that has one (of those in `names`, when given), with its help.
+    `record` that has one (of the fields named in `only`, when given), with its help.
     Flags not given stay out of the parsed namespace, so that the record's defaults apply."""
     for item in dataclasses.fields(record):
         flag = item.metadata.get('flag')
-        if flag is not None and (names is None or item.name in names):
+        if flag is not None and (only is None or item.name in only):
             parser.add_argument(option_name(item.name, True), dest=item.name, help=item.metadata['help'],
                                 default=argparse.SUPPRESS, **flag)
 
