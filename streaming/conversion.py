@@ -26,7 +26,6 @@ from .formats import ConversionError
 from .matter import Matter
 from .options import ConversionOptions, from_keywords
 from .plan import ConversionPlan
-from .formats import ConversionError
 from .readers import Frame, open_reader
 from .scenes import SceneCutMatter
 from .selection import NotFound
