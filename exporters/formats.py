@@ -27,6 +27,8 @@ FORMATS = {
     'tflite': Format(('float32', 'float16'), static=True, ratio=True, suffix='.tflite'),
     'tfjs': Format(('float32', 'float16', 'uint8'), static=True, ratio=True, suffix=''),
     'coreml': Format(('float32', 'float16'), static=True, ratio=True, suffix='.mlpackage'),
+    # the page's folder; it holds the weights in float32, float16 and 8 bits for the visitor to choose
+    'web': Format(('float32',), static=False, ratio=False, suffix='', onnx=True),
 }
 
 # Measured with the real MobileNetV3 weights on the real clips (benchmarks/export_precision.py):
