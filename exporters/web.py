@@ -28,8 +28,8 @@ from .weights import WEIGHT_PRECISIONS, store_weights
 
 PAGE = ROOT / 'web'
 PAGE_FILES = ['index.html', 'style.css', 'src']
-# The two builds the page loads (runtime.js) and the WebAssembly each of them fetches
-RUNTIME_FILES = ['ort.webgpu.min.mjs', 'ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm',
+# The two builds the page loads (runtime.js: WebGPU, WebAssembly) and the WebAssembly each fetches
+RUNTIME_FILES = ['ort.min.mjs', 'ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm',
                  'ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm']
 
 

@@ -103,7 +103,7 @@ async function matteLoop(video) {
     if (page.frames.length > 30) page.frames.shift();
     showStats();
   }
-  if (run === page.run) stopSource('The video has ended.');
+  if (run === page.run) stopSource('The source has ended.'); // a camera unplugged
 }
 
 async function startSource(start) {

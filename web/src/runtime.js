@@ -1,9 +1,11 @@
 // Which back end runs the network, and the ONNX Runtime build that serves it. Everything is loaded
 // from this folder (ort/): the page makes no request outside its own origin.
 
+// For WebGPU the JavaScript provider (ort.min.mjs, "JSEP"): 1.31.1's native WebGPU provider
+// (ort.webgpu.min.mjs) computes the decoder's 171-channel convolution wrongly (documentation/web.md).
 const BUILDS = {
-  webgpu: '../ort/ort.webgpu.min.mjs', // ONNX Runtime's WebGPU execution provider (and WebAssembly for the rest)
-  wasm: '../ort/ort.wasm.min.mjs',    // WebAssembly alone: SIMD, threads when cross-origin isolated
+  webgpu: '../ort/ort.min.mjs',    // WebGPU, and WebAssembly for what it leaves
+  wasm: '../ort/ort.wasm.min.mjs', // WebAssembly alone (a smaller file): SIMD, threads when cross-origin isolated
 };
 
 /** 'webgpu' or 'wasm': `?backend=` when given, else WebGPU when the browser offers an adapter. */

@@ -27,7 +27,7 @@ export async function startFile(video, file) {
   const url = URL.createObjectURL(file);
   video.srcObject = null;
   video.src = url;
-  video.loop = false;
+  video.loop = true; // as a camera: matted until Stop, frames dropped while the network is busy
   try {
     await new Promise((resolve, reject) => {
       video.onloadeddata = resolve;
