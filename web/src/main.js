@@ -75,7 +75,7 @@ function showResult(result) {
 function showStats() {
   const frames = page.frames;
   const fps = frames.length > 1 ? (frames.length - 1) * 1000 / (frames[frames.length - 1] - frames[0]) : 0;
-  $('fps').textContent = `${fps.toFixed(1)} fps`;
+  $('fps').textContent = `${fps.toFixed(fps < 1 ? 3 : 1)} fps`; // WebGPU on a CPU renderer: seconds a frame
   $('latency').textContent = `${page.latencyMs.toFixed(0)} ms per frame`;
   $('ratio-used').textContent = `ratio ${page.matting.ratio === null ? '–' : +page.matting.ratio.toFixed(4)}`;
 }
