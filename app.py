@@ -59,6 +59,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     jobs = Jobs(args.retention_minutes * 60, args.jobs_dir)
     os.environ.setdefault('GRADIO_TEMP_DIR', str(jobs.root / 'uploads'))  # uploads age out with the jobs
     os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
+    from webapp.browser import BrowserPage
     from webapp.models import Models
     from webapp.ui import CSS, Settings, build
     from model import CheckpointError
@@ -78,9 +79,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # as Ctrl-C: the server closes, job folders go
     app = build(models, jobs, Settings(args.media_root, args.max_upload_mb, args.max_seconds))
     app.queue(default_concurrency_limit=1)
+    browser_page = BrowserPage(models, jobs.root / 'browser')  # /browser/: exported on the first visit
     try:
         app.launch(server_name=args.host, server_port=args.port, max_file_size=f'{args.max_upload_mb:g}mb',
-                   allowed_paths=[str(jobs.root)], css=CSS, footer_links=[], quiet=True, prevent_thread_lock=True)
+                   allowed_paths=[str(jobs.root)], css=CSS, footer_links=[], quiet=True, prevent_thread_lock=True,
+                   app_kwargs={'routes': [browser_page.route()]})  # ahead of Gradio's own routes
         print(f'Robust Video Matting app on {app.local_url} (models: {", ".join(models.names)}; '
               f'device {models.device}); Ctrl-C stops it', flush=True)
         app.block_thread()

@@ -8,14 +8,17 @@
     python export.py --format tflite --resolution 1280 720 --downsample-ratio 0.25 \\
         --precision float16 --output rvm_720p.tflite
     python export.py --format tfjs --resolution 640 480 --downsample-ratio 0.5 --precision uint8 --output rvm_tfjs
+    python export.py --format web --checkpoint rvm_mobilenetv3.pth --output rvm_web     # the in-browser page
 
 formats   onnx, torchscript, openvino: dynamic size, downsample_ratio read at run time;
           onnx-static: ratio baked, fixed size with --resolution, else dynamic height and width;
           onnx and onnx-static also take --opset and --device (the device to export on);
-          tensorflow (SavedModel folder), tflite, tfjs (folder), coreml (.mlpackage): fixed size.
+          tensorflow (SavedModel folder), tflite, tfjs (folder), coreml (.mlpackage): fixed size;
+          web: a folder any static host serves, the page that mattes the visitor's camera or videos in
+          the browser (ONNX Runtime Web), weights in float32, float16 and 8 bits; takes --opset, --device.
 Every export writes OUTPUT.json: input and output names, layout, baked size and ratio, the
 first frame's state shapes, precision and the weights' hashes. tensorflow, tflite and tfjs need
-.venv-export (and .venv-tfjs), coreml .venv-coreml: `bash .ci/setup` installs them. Without
+.venv-export (and .venv-tfjs), coreml .venv-coreml, web .node-web: `bash .ci/setup` installs them. Without
 --checkpoint the published weights are downloaded through torch.hub's cache.
 """
 import argparse

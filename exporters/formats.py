@@ -27,6 +27,8 @@ FORMATS = {
     'tflite': Format(('float32', 'float16'), static=True, ratio=True, suffix='.tflite'),
     'tfjs': Format(('float32', 'float16', 'uint8'), static=True, ratio=True, suffix=''),
     'coreml': Format(('float32', 'float16'), static=True, ratio=True, suffix='.mlpackage'),
+    # the page's folder; it holds the weights in float32, float16 and 8 bits for the visitor to choose
+    'web': Format(('float32',), static=False, ratio=False, suffix='', onnx=True),
 }
 
 # Measured with the real MobileNetV3 weights on the real clips (benchmarks/export_precision.py):
@@ -45,6 +47,9 @@ def check_request(fmt: str, precision: str, refiner: str, resolution: Optional[T
         return f'--opset {opset}: the exporter writes opset {MIN_OPSET} or newer'
     if device is not None and not spec.onnx:
         return f'--device: --format {fmt} is exported on the CPU; {onnx_formats} take it'
+    if fmt == 'web' and precision != 'float32':
+        return (f'--precision {precision}: --format web writes the weights in float32, float16 and 8 bits, '
+                f'for the visitor to choose in the page')
     if precision not in spec.precisions:
         return f'--precision {precision}: --format {fmt} exports {", ".join(spec.precisions)}'
     if spec.static and (resolution is None or ratio is None):

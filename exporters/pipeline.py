@@ -2,7 +2,7 @@
 
 Each writer imports its format's module when it runs, so that a format needs only its own packages:
 torchscript torch alone (requirements_inference.txt), the ONNX formats onnx and onnxscript, openvino
-OpenVINO.
+OpenVINO, web also ONNX Runtime Web (.node-web).
 """
 import json
 import os
@@ -92,6 +92,11 @@ def write_coreml(model: MattingNetwork, output: str, meta: ExportMetadata) -> No
     export_coreml(model, output, meta)
 
 
+def write_web(model: MattingNetwork, output: str, meta: ExportMetadata, opset: int, device: str) -> None:
+    from .web import export_web
+    export_web(model, output, meta.checkpoint, opset, device)
+
+
 WRITERS: Dict[str, Writer] = {
     'onnx': write_onnx,
     'onnx-static': write_onnx_static,
@@ -101,6 +106,7 @@ WRITERS: Dict[str, Writer] = {
     'tflite': write_tflite,
     'tfjs': write_tfjs,
     'coreml': write_coreml,
+    'web': write_web,
 }
 
 

@@ -2,7 +2,8 @@
 pins (TensorFlow's numpy and protobuf) would break the main .venv.
 
 Each is found at the repository root (`.venv-export`, `.venv-tfjs`, `.venv-coreml`,
-`.node-export/node_modules`) or at the path in an environment variable of the same role.
+`.node-export/node_modules`, `.node-web/node_modules`) or at the path in an environment variable of
+the same role.
 """
 import os
 import subprocess
@@ -17,6 +18,7 @@ TOOLCHAINS = {
     'tfjs': ('RVM_TFJS_PYTHON', '.venv-tfjs/bin/python', 'requirements/export_tfjs.txt'),
     'coreml': ('RVM_COREML_PYTHON', '.venv-coreml/bin/python', 'requirements/export_coreml.txt'),
     'node_modules': ('RVM_NODE_MODULES', '.node-export/node_modules', 'package.json in .ci/setup'),
+    'web_modules': ('RVM_WEB_MODULES', '.node-web/node_modules', 'web/package.json'),
 }
 
 

@@ -23,7 +23,7 @@ class RecurrentDecoder(nn.Module):
 
     def __init__(self, feature_channels: List[int], decoder_channels: List[int]):
         super().__init__()
-        self.avgpool = nn.AvgPool2d(2, 2, count_include_pad=False, ceil_mode=True)
+        self.avgpool = HalfSizeAvgPool()
         self.decode4 = BottleneckBlock(feature_channels[3])
         self.decode3 = UpsamplingBlock(feature_channels[3], feature_channels[2], 3, decoder_channels[0])
         self.decode2 = UpsamplingBlock(decoder_channels[0], feature_channels[1], 3, decoder_channels[1])
@@ -43,6 +43,17 @@ class RecurrentDecoder(nn.Module):
         x1, r1 = self.decode1(x2, f1, s1, r1, time_steps)
         x0 = self.decode0(x1, s0)
         return x0, r1, r2, r3, r4
+
+
+class HalfSizeAvgPool(nn.Module):
+    """`nn.AvgPool2d(2, 2, count_include_pad=False, ceil_mode=True)` without ceil_mode, which some
+    runtimes lack (ONNX Runtime's WebGPU AveragePool): one replicated row and column below and to
+    the right, then a plain 2x2 average. On an odd side the last window averages a pixel with its
+    copy, which is the pixel itself, as ceil_mode's clipped window does; on an even side the extra
+    row and column lie outside every window. Constant padding keeps the graph free of shape arithmetic."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool2d(F.pad(x, (0, 1, 0, 1), mode='replicate'), 2, 2)
 
 
 def upsample_to(x: Tensor, like: Tensor) -> Tensor:

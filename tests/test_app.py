@@ -17,6 +17,7 @@ import re
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -28,6 +29,8 @@ import torch
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
+from exporters.web_host import ISOLATION_HEADERS
+from exporters.web_run import write_y4m
 from inference import convert_video
 from media import make_video, probe
 from model import create_model
@@ -68,17 +71,6 @@ def real_frames(tiles=('tile0',), scale: int = 4) -> np.ndarray:
     frames = np.concatenate([clips[tile][:, :90, :158 if len(tiles) > 1 else None] for tile in tiles], axis=2)
     size = (frames.shape[2] * scale, frames.shape[1] * scale)
     return np.stack([np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BICUBIC)) for frame in frames])
-
-
-def write_y4m(path: Path, frames: np.ndarray) -> None:
-    """`[T, H, W, 3]` RGB frames as a clip for Chromium's fake camera (full-range 4:2:0, 30 fps)."""
-    h, w = frames.shape[1:3]
-    with open(path, 'wb') as f:
-        f.write(f'YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg\n'.encode())
-        for frame in frames:
-            y, cb, cr = Image.fromarray(frame).convert('YCbCr').split()
-            chroma = [plane.resize((w // 2, h // 2), Image.Resampling.BOX).tobytes() for plane in (cb, cr)]
-            f.write(b'FRAME\n' + y.tobytes() + chroma[0] + chroma[1])
 
 
 def write_clip(path: Path, frames: np.ndarray) -> None:
@@ -368,3 +360,16 @@ def test_a_click_on_the_preview_keeps_that_person(page, workdir, checkpoint):
         assert np.abs(got.astype(int) - want).max() <= 1
         assert got[:, :316].max() == 0 and both[:, :316].max() == 255, 'the left person is dropped'
         assert np.abs(got[:, 316:].astype(int) - both[:, 316:]).mean() < 1, 'the right person is kept'
+
+
+def test_browser_page_is_linked_and_served_cross_origin_isolated(page, server):
+    """Last in this file: the first visit starts exporting the page in the server (a minute of CPU)."""
+    page.get_by_role('tab', name='In your browser').click()
+    assert page.locator('#browser-page a', has_text='open the in-browser page').get_attribute('href') == '/browser/'
+    try:
+        response = urllib.request.urlopen(server[0] + 'browser/', timeout=10)
+    except urllib.error.HTTPError as error:  # 503 while it is being exported
+        response = error
+    assert response.status in (200, 503)
+    for name, value in ISOLATION_HEADERS.items():
+        assert response.headers[name] == value, name

@@ -58,6 +58,10 @@ def test_onnx_interface(onnx_file):
     # the ratio is read at run time, not baked in: it feeds the Resize of the source
     resize = next(n for n in graph.graph.node if n.op_type == 'Resize' and n.input[0] == 'src')
     assert resize.output[0] == 'src_sm'
+    # no ceil_mode pooling: ONNX Runtime's WebGPU AveragePool does not run it (the browser page)
+    pools = [n for n in graph.graph.node if n.op_type == 'AveragePool']
+    assert len(pools) == 3
+    assert all(a.i == 0 for n in pools for a in n.attribute if a.name == 'ceil_mode')
 
 
 def test_onnx_matches_pytorch_over_chained_frames(onnx_file):

@@ -7,6 +7,7 @@ import torch
 
 from fill_weights import fill_state_dict
 from model import MattingNetwork
+from model.decoder import HalfSizeAvgPool
 
 FIXTURES = Path(__file__).parent / 'fixtures'
 COMBINATIONS = [(v, r) for v in ('mobilenetv3', 'resnet50') for r in ('deep_guided_filter', 'fast_guided_filter')]
@@ -45,6 +46,24 @@ def test_parity_with_reference_vectors(case):
             err = (tensor - expected).abs().max().item()
             assert err <= 1e-4, f'call {i} {name}: max abs difference {err}'
         rec = out[-4:]
+
+
+@pytest.mark.parametrize('height,width', [(8, 12), (7, 12), (8, 13), (7, 13), (1, 1), (2, 5)])
+def test_half_size_pool_equals_ceil_mode_avgpool(height, width):
+    """The decoder's pooling of the source equals the published ceil-mode AvgPool on odd and even sides,
+    values and gradients, in both memory formats."""
+    reference = torch.nn.AvgPool2d(2, 2, count_include_pad=False, ceil_mode=True)
+    x = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(4), dtype=torch.float64,
+                   requires_grad=True)
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        y = x.contiguous(memory_format=memory_format)
+        expected, actual = reference(y), HalfSizeAvgPool()(y)
+        assert actual.shape == expected.shape == (2, 3, (height + 1) // 2, (width + 1) // 2)
+        torch.testing.assert_close(actual, expected, atol=1e-12, rtol=0)
+        weights = torch.rand_like(expected)
+        grad_expected, = torch.autograd.grad((expected * weights).sum(), x)
+        grad_actual, = torch.autograd.grad((actual * weights).sum(), x)
+        torch.testing.assert_close(grad_actual, grad_expected, atol=1e-12, rtol=0)
 
 
 @pytest.mark.parametrize('ratio', [1.0, 0.5])

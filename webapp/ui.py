@@ -1,6 +1,7 @@
 """The page: a Convert tab (upload or pick a video, options, a preview frame whose people a click
-keeps or drops, progress, cancel, downloads) and a Webcam tab (the camera matted live beside the
-original, fps and latency, recurrent states, a click on a person keeps only them).
+keeps or drops, progress, cancel, downloads), a Webcam tab (the camera matted live beside the
+original, fps and latency, recurrent states, a click on a person keeps only them) and a link to the
+in-browser page (webapp/browser.py).
 
 Conversions (and their previews) share one Gradio concurrency group of size 1: jobs from every
 tab and user wait in one queue, and the page shows their place in it.
@@ -25,6 +26,10 @@ from .webcam import Session
 # documentation/inference.md's guidance: the scaled frame about 256 to 512 px on its long side.
 RATIO_HELP = 'auto: long side to 512 px. 1080p: 0.25 portrait, 0.4 full body; 720p: 0.375 / 0.6'
 RATIOS = ['auto', '1', '0.6', '0.5', '0.4', '0.375', '0.25', '0.2', '0.125']
+BROWSER_PAGE = ('The network can also run in your browser, on your own device (WebGPU or WebAssembly): '
+                '[open the in-browser page](/browser/) (exported from these models on the first visit). '
+                'Your camera and videos stay on your device; the page is static files that any web host can '
+                'serve (`python export.py --format web`).')
 CSS = """
 #status { min-height: 2.5em; }
 #preview img, #matted img, .state-view img { width: 100%; height: 100%; object-fit: contain; }
@@ -264,4 +269,7 @@ def build(models: Models, jobs: Jobs, settings: Settings) -> gr.Blocks:
             camera.stream(webcam_frame, [camera, session, cam_model, cam_color, cam_picture, cam_kind, show_states],
                           [matted, stats, session, *state_views], stream_every=0.1, concurrency_limit=4,
                           concurrency_id='webcam', show_progress='hidden')
+
+        with gr.Tab('In your browser', id='browser'):
+            gr.Markdown(BROWSER_PAGE, elem_id='browser-page')
     return app
