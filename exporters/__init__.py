@@ -5,10 +5,13 @@
     onnx-static  ratio baked, no `If`, shapes folded; fixed size or dynamic H, W     (onnx_static.py)
     torchscript  the scripted MattingNetwork                                         (torchscript.py)
     openvino     OpenVINO IR from the dynamic ONNX, and its f32 runner               (openvino.py)
-    tensorflow   SavedModel; tflite TFLite; tfjs TF.js (onnx2tf, tensorflowjs)       (tensorflow.py)
+    tensorflow   SavedModel; tfjs TF.js: dynamic size, ratio an input               (tensorflow.py)
+    tflite       TFLite: fixed size, ratio baked; all three the network written in
+                 TensorFlow ops from the PyTorch weights                           (tf_network.py)
     coreml       CoreML ML program (coremltools, in .venv-coreml)                   (coreml.py)
 
 formats.py says what each accepts, metadata.py what is written beside each export, toolchains.py
-where the separate environments are. This module imports nothing: the TensorFlow-side scripts
-(`tf_convert.py`, `tf_run.py`) run in .venv-export, which has no torch, and `onnx_runner` needs none.
+where the separate environments are. This module imports nothing: the TensorFlow-side modules
+(`tf_network.py`, `tf_build.py`, `tf_run.py`) run in .venv-export, which has no torch, and
+`onnx_runner` needs none.
 """

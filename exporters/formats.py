@@ -23,9 +23,9 @@ FORMATS = {
     'onnx-static': Format(('float32', 'float16'), static=False, ratio=True, suffix='.onnx', onnx=True),
     'torchscript': Format(('float32', 'float16'), static=False, ratio=False, suffix='.torchscript'),
     'openvino': Format(('float32', 'float16', 'int8'), static=False, ratio=False, suffix='.xml'),
-    'tensorflow': Format(('float32',), static=True, ratio=True, suffix=''),
+    'tensorflow': Format(('float32',), static=False, ratio=False, suffix=''),
     'tflite': Format(('float32', 'float16'), static=True, ratio=True, suffix='.tflite'),
-    'tfjs': Format(('float32', 'float16', 'uint8'), static=True, ratio=True, suffix=''),
+    'tfjs': Format(('float32', 'float16', 'uint8'), static=False, ratio=False, suffix=''),
     'coreml': Format(('float32', 'float16'), static=True, ratio=True, suffix='.mlpackage'),
     # the page's folder; it holds the weights in float32, float16 and 8 bits for the visitor to choose
     'web': Format(('float32',), static=False, ratio=False, suffix='', onnx=True),
@@ -68,7 +68,4 @@ def check_request(fmt: str, precision: str, refiner: str, resolution: Optional[T
         return (f'--precision {precision} with the fast guided filter: its alpha is off by up to '
                 f'{FAST_GUIDED_FILTER_FLOAT16_ERROR} in float16 on real frames; export float32, or use '
                 f'--model-refiner deep_guided_filter')
-    if refiner == 'fast_guided_filter' and fmt == 'tfjs':
-        return ('--format tfjs with the fast guided filter: the converted graph has a depthwise convolution with a '
-                'rank-4 bias, which TF.js (wasm backend) rejects; use --model-refiner deep_guided_filter')
     return None

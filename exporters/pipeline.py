@@ -72,14 +72,9 @@ def write_openvino(model: MattingNetwork, output: str, meta: ExportMetadata) -> 
         export_openvino(model, output, meta.precision == 'float16')
 
 
-def write_saved_model(model: MattingNetwork, output: str, meta: ExportMetadata) -> None:
-    from .tensorflow import export_saved_model
-    export_saved_model(model, output, meta)
-
-
-def write_tflite(model: MattingNetwork, output: str, meta: ExportMetadata) -> None:
-    from .tensorflow import export_tflite
-    export_tflite(model, output, meta)
+def write_tensorflow(model: MattingNetwork, output: str, meta: ExportMetadata) -> None:
+    from .tensorflow import export_tensorflow
+    export_tensorflow(model, output, meta)
 
 
 def write_tfjs(model: MattingNetwork, output: str, meta: ExportMetadata) -> None:
@@ -102,8 +97,8 @@ WRITERS: Dict[str, Writer] = {
     'onnx-static': write_onnx_static,
     'torchscript': write_torchscript,
     'openvino': write_openvino,
-    'tensorflow': write_saved_model,
-    'tflite': write_tflite,
+    'tensorflow': write_tensorflow,
+    'tflite': write_tensorflow,
     'tfjs': write_tfjs,
     'coreml': write_coreml,
     'web': write_web,

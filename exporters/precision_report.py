@@ -4,8 +4,8 @@ quoted in documentation/inference.md and the reduced-precision bounds of the tes
     python -m exporters.precision_report --resolution 320 180 --downsample-ratio 0.5 --frames 8
 
 For both refiners (../shared/real/): OpenVINO f32 and bf16 (when the CPU has bf16), SavedModel,
-TFLite float32 and float16, TF.js float32, float16 and uint8 (deep guided filter), over chained frames of several
-real clips. Prints one markdown row per export: max |fgr| and |pha| differences.
+TFLite float32 and float16, TF.js float32, float16 and uint8, over chained frames of several real
+clips. Prints one markdown row per export: max |fgr| and |pha| differences.
 """
 import argparse
 import tempfile
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .metadata import describe, first_frame_state_shapes
+from .metadata import INPUT_NAMES, describe, first_frame_state_shapes
 from .openvino import OpenVinoMatting, export_openvino
 from .parity import max_errors, pytorch_reference, real_frames, real_model
 from .runtimes import run_tensorflow, run_tfjs
-from .tensorflow import convert_static, saved_model_to_tfjs
+from .tensorflow import build, saved_model_to_tfjs
 
 
 def run_openvino(path: str, clip: np.ndarray, ratio: float, precision: str):
@@ -51,18 +51,21 @@ def main(argv=None) -> None:
             export_openvino(model, str(tmp / 'rvm.xml'))
             runs = {f'OpenVINO {p}': (lambda clip, p=p: run_openvino(str(tmp / 'rvm.xml'), clip, ratio, p))
                     for p in ('f32', 'bf16')}
-            folder = convert_static(model, describe('tflite', model, 'float32', None, (width, height), ratio, states),
-                                    tmp)
-            for name, label in (('saved_model', 'SavedModel'), ('rvm_float32.tflite', 'TFLite float32'),
-                                ('rvm_float16.tflite', 'TFLite float16')):
-                describe('tflite', model, 'float32', None, (width, height), ratio, states).write(str(folder / name))
-                runs[label] = lambda clip, path=str(folder / name): run_tensorflow(path, clip)
-            # TF.js cannot run the fast guided filter's graph (formats.check_request)
-            for precision in ('float32', 'float16', 'uint8') if refiner == 'deep_guided_filter' else ():
+            dynamic = dict(resolution=None, ratio=None, state_shapes=[[1, 1, 1, 1]] * 4,
+                           inputs=INPUT_NAMES + ['downsample_ratio'])
+            saved_model = str(tmp / 'saved_model')
+            build(model, [(saved_model, describe('tensorflow', model, 'float32', None, **dynamic))] + [
+                (str(tmp / f'rvm_{p}.tflite'), describe('tflite', model, p, None, (width, height), ratio, states))
+                for p in ('float32', 'float16')])
+            runs['SavedModel'] = lambda clip: run_tensorflow([(saved_model, clip, ratio)])[0]
+            for precision in ('float32', 'float16'):
+                runs[f'TFLite {precision}'] = lambda clip, p=precision: run_tensorflow(
+                    [(str(tmp / f'rvm_{p}.tflite'), clip, None)])[0]
+            for precision in ('float32', 'float16', 'uint8'):
                 target = tmp / f'tfjs_{precision}'
-                saved_model_to_tfjs(folder / 'saved_model', str(target), precision)
-                describe('tfjs', model, precision, None, (width, height), ratio, states).write(str(target))
-                runs[f'TF.js {precision}'] = lambda clip, path=str(target): run_tfjs(path, clip)
+                saved_model_to_tfjs(Path(saved_model), str(target), precision)
+                describe('tfjs', model, precision, None, **dynamic).write(str(target))
+                runs[f'TF.js {precision}'] = lambda clip, path=str(target): run_tfjs(path, [(clip, ratio)])[0]
             for label, run in runs.items():
                 errors = []
                 for clip, reference in zip(clips, expected):

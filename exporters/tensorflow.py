@@ -1,60 +1,37 @@
-"""TensorFlow SavedModel, TFLite and TensorFlow.js exports, all from the fixed-size static ONNX.
+"""TensorFlow SavedModel, TFLite and TensorFlow.js exports, built natively from the PyTorch weights.
 
-onnx2tf (in .venv-export, `tf_convert.py`) writes the SavedModel and the TFLite files, keeping
-NCHW inputs and outputs; tensorflowjs (in .venv-tfjs) converts the SavedModel. Both run in their
-own environments because their TensorFlow pins conflict with each other and with the main .venv.
+`tf_weights.py` writes the weights (batch norms folded, each convolution's geometry); in .venv-export
+`tf_build.py` builds the network in TensorFlow operations (`tf_network.py`) and saves a SavedModel
+(dynamic height and width, the ratio an input) or a fixed-size TFLite file; tensorflowjs (in
+.venv-tfjs) converts that SavedModel to TF.js. The toolchains have their own environments because
+their TensorFlow pins conflict with each other and with the main .venv.
+
+Not through onnx2tf, as before: it guesses every tensor's layout from its shape and, where a decoder
+feature map is as wide as it has channels, concatenated along the wrong axis without an error
+(640x480 at ratio 0.5 and 1280x720 at 0.25 came out with alpha off by 1); it also needs every shape
+fixed. documentation/inference.md has the evidence.
 """
 import shutil
 import tempfile
 from pathlib import Path
-
-import numpy as np
-import onnxruntime as ort
+from typing import Sequence, Tuple
 
 from model import MattingNetwork
 
 from .metadata import ExportMetadata
-from .onnx_static import export_static_onnx
-from .runtimes import run_tensorflow
+from .tf_weights import write_network_arrays
 from .toolchains import run_in
 
-# onnx2tf guesses layouts from shapes, and at some sizes guesses wrong without an error: 160x96 at
-# ratio 0.5 gave alpha off by 0.64 with the real weights (320x180 matched to 5e-6). Every
-# conversion is therefore checked against ONNX Runtime on the graph it was given.
-CONVERSION_TOLERANCE = 1e-3
 
-
-def convert_static(model: MattingNetwork, meta: ExportMetadata, workdir: Path) -> Path:
-    """Run onnx2tf on the static ONNX at `meta`'s size and ratio; returns the folder holding
-    `saved_model/`, `rvm_float32.tflite` and `rvm_float16.tflite`."""
-    static = workdir / 'rvm_static.onnx'
-    export_static_onnx(model, str(static), meta.downsample_ratio, tuple(meta.resolution),
-                       list(meta.first_frame_states.values()))
-    converted = workdir / 'converted'
-    run_in('tensorflow', ['-m', 'exporters.tf_convert', str(static), str(converted)])
-    check_conversion(str(static), converted / 'rvm_float32.tflite', meta)
-    return converted
-
-
-def check_conversion(static_onnx: str, tflite: Path, meta: ExportMetadata, steps: int = 2) -> None:
-    """Raise if the float32 TFLite file differs from ONNX Runtime on `static_onnx` by more than
-    CONVERSION_TOLERANCE over `steps` chained frames (smooth random images)."""
-    width, height = meta.resolution
-    rng = np.random.default_rng(0)
-    base = rng.random((1, 3, height, width), np.float32)
-    frames = np.stack([np.clip(base + 0.1 * rng.random(base.shape, np.float32), 0, 1) for _ in range(steps)])
-    session = ort.InferenceSession(static_onnx, providers=['CPUExecutionProvider'])
-    states = [np.zeros(s, np.float32) for s in meta.first_frame_states.values()]
-    expected = []
-    for src in frames:
-        _, pha, *states = session.run(None, {'src': src, **{f'r{i}i': s for i, s in enumerate(states, 1)}})
-        expected.append(pha)
-    meta.write(str(tflite))
-    error = float(np.abs(run_tensorflow(str(tflite), frames)['pha'] - np.stack(expected)).max())
-    if error > CONVERSION_TOLERANCE:
-        raise RuntimeError(f'onnx2tf converted {width}x{height} at ratio {meta.downsample_ratio} wrongly: alpha off '
-                           f'by {error:.3g} from ONNX Runtime (expected < {CONVERSION_TOLERANCE}); try another '
-                           f'--resolution')
+def build(model: MattingNetwork, outputs: Sequence[Tuple[str, ExportMetadata]]) -> None:
+    """Write each output path as its metadata says (`tf_build.py`: a TFLite file for format tflite,
+    else a SavedModel folder), the metadata beside it, all in one TensorFlow process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / 'weights.npz'
+        write_network_arrays(model, str(weights))
+        for output, meta in outputs:
+            meta.write(output)
+        run_in('tensorflow', ['-m', 'exporters.tf_build', str(weights), *(str(output) for output, _ in outputs)])
 
 
 def replace(source: Path, output: str) -> None:
@@ -66,19 +43,18 @@ def replace(source: Path, output: str) -> None:
     shutil.move(str(source), str(target))
 
 
-def export_saved_model(model: MattingNetwork, output: str, meta: ExportMetadata) -> None:
+def export_tensorflow(model: MattingNetwork, output: str, meta: ExportMetadata) -> None:
+    """The SavedModel or (format tflite) the TFLite file of `build`, built in a temporary folder and
+    then moved to `output`, so that nothing half-written is left there. TFLite float16: float16
+    weights, float32 inputs, outputs and arithmetic."""
     with tempfile.TemporaryDirectory() as tmp:
-        replace(convert_static(model, meta, Path(tmp)) / 'saved_model', output)
-
-
-def export_tflite(model: MattingNetwork, output: str, meta: ExportMetadata) -> None:
-    """float16: float16 weights, float32 inputs and outputs (onnx2tf's `_float16.tflite`)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        replace(convert_static(model, meta, Path(tmp)) / f'rvm_{meta.precision}.tflite', output)
+        built = Path(tmp) / Path(output.rstrip('/')).name
+        build(model, [(str(built), meta)])
+        replace(built, output)
 
 
 def saved_model_to_tfjs(saved_model: Path, output: str, precision: str) -> None:
-    """Convert a SavedModel of `convert_static` to a TF.js graph model folder `output`.
+    """Convert a SavedModel of `build` to a TF.js graph model folder `output`.
     float16 / uint8: weights quantised (the original web model was uint8), arithmetic float32."""
     quantise = {'float32': [], 'float16': ['--quantize_float16=*'], 'uint8': ['--quantize_uint8=*']}
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,4 +69,6 @@ def saved_model_to_tfjs(saved_model: Path, output: str, precision: str) -> None:
 
 def export_tfjs(model: MattingNetwork, output: str, meta: ExportMetadata) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        saved_model_to_tfjs(convert_static(model, meta, Path(tmp)) / 'saved_model', output, meta.precision)
+        saved_model = Path(tmp) / 'saved_model'
+        build(model, [(str(saved_model), meta)])
+        saved_model_to_tfjs(saved_model, output, meta.precision)
