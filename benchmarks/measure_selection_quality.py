@@ -1,6 +1,7 @@
 """How well the people chosen are kept, on real footage and the real weights (documentation/selection.md).
 
     python benchmarks/measure_selection_quality.py [--real ../shared/real] [--stills documentation/images]
+        [--clips pair slide tile0]
 
 Three clips built from ../shared/real, upscaled x4 (bicubic) and written as PNG frames (no codec
 between the frames and the measure):
@@ -37,6 +38,7 @@ from streaming import convert_video  # noqa: E402
 TILE = 158 * 4           # px: where the right-hand tile starts in pair and slide
 RATIO = 0.5              # as the clips' README advises for x4 clips
 BACKGROUND = (120, 255, 155)
+CLIPS = ['pair', 'slide', 'tile0']
 STILLS = {'slide': (5, 44), 'tile0': (20,)}  # the frames shown in documentation/selection.md
 
 
@@ -70,8 +72,8 @@ def build(real: str) -> Dict[str, np.ndarray]:
 
 
 def valley(alpha: np.ndarray) -> int:
-    """The column of the deepest dip of the matte's top outline between its two highest peaks (the heads)."""
-    core = alpha >= 128
+    """The column of the deepest dip of the matte's (0..1) top outline between its two highest peaks (the heads)."""
+    core = alpha >= 0.5
     top = np.where(core.any(0), core.argmax(0), core.shape[0]).astype(float)
     top = np.convolve(np.pad(top, 10, mode='edge'), np.ones(21) / 21, mode='valid')
     half = len(top) // 2
@@ -145,6 +147,7 @@ def main() -> None:
     parser.add_argument('--real', default=os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'real'))
     parser.add_argument('--stills', help='a folder for the PNG stills (documentation/images)')
     parser.add_argument('--threads', type=int, default=torch.get_num_threads())
+    parser.add_argument('--clips', nargs='+', choices=CLIPS, default=CLIPS, help='only these clips (rows)')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = create_model(checkpoint=os.path.join(args.real, 'rvm_mobilenetv3_real_fgf.pth'))
@@ -153,19 +156,21 @@ def main() -> None:
     print('| clip | selection | kept person: worst mean diff (1/255) | other person: worst alpha share | '
           'result | frames over the bounds | warning |')
     print('| --- | --- | ---: | ---: | --- | --- | --- |')
-    stills = {}
     for name, frames in build(args.real).items():
+        if name not in args.clips:
+            continue
+        stills = {}
         source = os.path.join(work, name)
         write_frames(source, frames)
         plain, plain_com, _ = convert(model, source, os.path.join(work, name + '_plain'))
         for at in (0, 30):
             for side in ('left', 'right'):
                 left, right = regions(name, at, plain[at])
-                x, y = centre(plain[at], left if side == 'left' else right)
                 if name == 'slide' and at == 30 and side == 'right':  # the right person is out of the frame
                     x, y = centre(plain[at], left)
                     option, label = 'drop', f'drop left {x},{y}@{at}'
                 else:
+                    x, y = centre(plain[at], left if side == 'left' else right)
                     option, label = 'keep', f'keep {side} {x},{y}@{at}'
                 out = os.path.join(work, f'{name}_{option}_{side}_{at}')
                 chosen, com, notes = convert(model, source, out, **{option: [f'{x},{y}@{at}']})
@@ -175,26 +180,24 @@ def main() -> None:
                 result = 'pass' if over == 'none' else 'touching: see frames' if name == 'tile0' else 'FAIL'
                 print(f'| {name} | {label} | {worst[0]:.2f} | {worst[1]:.2f}% | {result} | {over} | '
                       f'{"; ".join(notes) or "-"} |', flush=True)
-                stills[(name, option, side, at)] = {t: com[t] for t in STILLS.get(name, ())}
-        stills[(name, 'plain')] = {t: plain_com[t] for t in STILLS.get(name, ())}
-    if args.stills:
-        save_stills(stills, args.stills)
+                stills[(option, side, at)] = com[list(STILLS.get(name, ()))]
+        if args.stills and name in STILLS:
+            stills['plain'] = plain_com[list(STILLS[name])]
+            save_still(name, stills, args.stills)
 
 
-def save_stills(stills, folder: str) -> None:
-    """Without and with a selection (`STILLS`): slide (the passer-by dropped, frames 5 and 44) and tile0
-    (each person kept in turn, frame 20), as 256-colour PNGs small enough to check in."""
-    def save(rows: List[np.ndarray], name: str) -> None:
-        image = Image.fromarray(np.concatenate(rows, axis=0))
-        image = image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS)
-        image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
-            os.path.join(folder, name), optimize=True)
-    plain, kept = stills[('slide', 'plain')], stills[('slide', 'keep', 'left', 0)]
-    save([np.concatenate([plain[t] for t in STILLS['slide']], axis=1),
-          np.concatenate([kept[t] for t in STILLS['slide']], axis=1)], 'selection_slide.png')
-    t = STILLS['tile0'][0]
-    save([np.concatenate([stills[('tile0', 'plain')][t], stills[('tile0', 'keep', 'left', 0)][t],
-                          stills[('tile0', 'keep', 'right', 0)][t]], axis=1)], 'selection_tile0.png')
+def save_still(name: str, stills: Dict, folder: str) -> None:
+    """`selection_{name}.png`, without and with a selection on frames `STILLS[name]`: slide (top, bottom:
+    the passer-by dropped, frames 5 and 44), tile0 (each person kept in turn, frame 20); 256-colour
+    PNGs small enough to check in."""
+    if name == 'slide':
+        rows = [np.concatenate(list(stills[key]), axis=1) for key in ('plain', ('keep', 'left', 0))]
+    else:
+        rows = [np.concatenate([stills[key][0] for key in ('plain', ('keep', 'left', 0), ('keep', 'right', 0))], axis=1)]
+    image = Image.fromarray(np.concatenate(rows, axis=0))
+    image = image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS)
+    image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+        os.path.join(folder, f'selection_{name}.png'), optimize=True)
 
 
 if __name__ == '__main__':
