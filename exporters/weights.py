@@ -3,9 +3,9 @@ into float32 by constant nodes that ONNX Runtime folds when it loads the file, s
 computes in float32 and only the download shrinks (as the original TF.js release stored uint8 weights).
 
 8 bits: per tensor, affine, `w = q * scale + low` with q in 0..255, the tensor's minimum and maximum
-mapped to 0 and 255, as the original release quantised. Per output channel was measured worse on the
-real weights (documentation/web.md). The convolution weights are 99.5% of the MobileNetV3 graph's
-numbers; biases and the rest stay float32.
+mapped to 0 and 255, as the original release quantised (its weights, ../shared/real's, already lie on
+such a grid). The convolution weights are 99.5% of the MobileNetV3 graph's numbers; biases and the
+rest stay float32.
 """
 import numpy as np
 import onnx

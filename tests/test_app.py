@@ -73,10 +73,10 @@ def real_frames(tiles=('tile0',), scale: int = 4) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BICUBIC)) for frame in frames])
 
 
-def write_clip(path: Path, frames: np.ndarray) -> None:
-    """`[T, H, W, 3]` RGB frames as an H.264 MP4 at 30 fps."""
+def write_clip(path: Path, frames: np.ndarray, codec: str = 'libx264') -> None:
+    """`[T, H, W, 3]` RGB frames as a video at 30 fps: H.264 (for an MP4), or `codec`."""
     with av.open(str(path), 'w') as container:
-        stream = container.add_stream('libx264', rate=30)
+        stream = container.add_stream(codec, rate=30)
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = 'yuv420p'
         for frame in frames:

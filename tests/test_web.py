@@ -7,10 +7,10 @@ tests/test_app.py). WebGPU is SwiftShader's (on the CPU). Its shaders compile on
 on this 2-core machine, so the WebGPU checks share one page; WebAssembly carries the rest.
 """
 import json
+import os
 import re
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
@@ -19,10 +19,11 @@ from playwright.sync_api import sync_playwright
 
 import export
 from conftest import ROOT
-from exporters.web_host import ISOLATION_HEADERS, serve
-from exporters.web_run import launch, matte, open_page, write_y4m
+from export_parity import require
+from exporters.web_host import serve
+from exporters.web_run import CHROMIUM, launch, matte, open_page, write_y4m
 from model import create_model
-from test_app import screenshot
+from test_app import screenshot, write_clip
 
 REAL = ROOT.parent / 'shared' / 'real'
 CHECKPOINT = REAL / 'rvm_mobilenetv3_real_fgf.pth'
@@ -34,23 +35,14 @@ RATIO = 0.5
 ALPHA_BOUND = {'float32': (1e-3, 1e-5), 'float16': (0.3, 2e-3), 'uint8': (0.13, 2e-3)}
 FIRST_FRAME_TIMEOUT_MS = 400_000  # WebGPU's first frame compiles its shaders on SwiftShader
 
+pytestmark = pytest.mark.skipif(not CHECKPOINT.exists(), reason='needs ../shared/real (real weights and clips)')
+
 
 def real_clip(scale: int, frames: int) -> np.ndarray:
     """`tile0` of the real clips, upscaled `scale` times (bicubic): `[frames, 90 * scale, 160 * scale, 3]`."""
     tile = np.load(REAL / 'clips.npz')['tile0'][:frames]
     size = (tile.shape[2] * scale, tile.shape[1] * scale)
     return np.stack([np.asarray(Image.fromarray(f).resize(size, Image.Resampling.BICUBIC)) for f in tile])
-
-
-def write_webm(path: Path, frames: np.ndarray) -> None:
-    """`[T, H, W, 3]` RGB frames as VP8 WebM at 30 fps (a codec every Chromium build decodes)."""
-    with av.open(str(path), 'w') as container:
-        stream = container.add_stream('libvpx', rate=30)
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = 'yuv420p'
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')))
-        container.mux(stream.encode())
 
 
 @pytest.fixture(scope='module')
@@ -60,6 +52,7 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def folder(workdir):
+    require('web_modules')  # ONNX Runtime Web, which the page copies
     path = workdir / 'page'
     export.main(['--format', 'web', '--checkpoint', str(CHECKPOINT), '--device', 'cpu', '--output', str(path)])
     return path
@@ -74,6 +67,9 @@ def url(folder):
 
 @pytest.fixture(scope='module')
 def browser(workdir):
+    if not os.path.exists(CHROMIUM):
+        assert os.environ.get('CI') != 'true', f'{CHROMIUM} is missing: .ci/setup installs chromium'
+        pytest.skip(f'{CHROMIUM} is missing (apt-get install chromium; bash .ci/setup does)')
     camera = workdir / 'camera.y4m'
     write_y4m(camera, real_clip(2, 30))
     with sync_playwright() as playwright:
@@ -113,12 +109,16 @@ def test_export_writes_a_static_page(folder):
         assert not re.search(r'https?://', path.read_text()), path
 
 
-@pytest.mark.parametrize('precision', ['float32', 'float16', 'uint8'])
-def test_wasm_alpha_equals_pytorch(browser, url, expected_alpha, precision):
+@pytest.mark.parametrize('precision,threads', [('float32', None), ('float16', None), ('uint8', 1)])
+def test_wasm_alpha_equals_pytorch(browser, url, expected_alpha, precision, threads):
+    """Every core's thread by default; `?threads=1` (8-bit weights) runs on one."""
     frames, expected = expected_alpha
-    page = open_page(browser, url, backend='wasm', precision=precision)
+    page = open_page(browser, url, backend='wasm', precision=precision, query=f'threads={threads}' if threads else '')
     assert page.evaluate('crossOriginIsolated')
-    assert re.fullmatch(r'back end: WebAssembly \(SIMD, \d+ threads\)', page.inner_text('#backend'))
+    shown = rf'{threads} thread' if threads else r'\d+ threads'
+    assert re.fullmatch(rf'back end: WebAssembly \(SIMD, {shown}\)', page.inner_text('#backend'))
+    if threads:
+        assert page.evaluate('window.rvm.ort.env.wasm.numThreads') == threads
     alpha, _ = matte(page, frames, RATIO)
     error = np.abs(alpha - expected)
     assert error.max() <= ALPHA_BOUND[precision][0], f'{precision}: alpha off by up to {error.max()}'
@@ -187,7 +187,7 @@ def test_local_video_is_matted_without_upload_and_a_bad_file_is_refused(browser,
     message = page.inner_text('#status')
     assert re.fullmatch(r'Error: notes\.mp4 is not a video this browser can play( \(.*\))?', message), message
     clip = workdir / 'clip.webm'
-    write_webm(clip, real_clip(2, 20))
+    write_clip(clip, real_clip(2, 20), 'libvpx')  # VP8 WebM: a codec every Chromium build decodes
     page.set_input_files('#file', str(clip))  # the page still answers
     wait_frames(page, 3, 60_000)
     assert not page.locator('#status.error').count()

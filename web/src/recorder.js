@@ -1,5 +1,5 @@
-// A recording of the matted frames (the canvas the page draws), as WebM: VP9 or VP8, which keep the
-// alpha channel of a transparent composition where the browser encodes it (Chromium does).
+// A recording of the matted frames (the canvas the page draws), as WebM: VP9 or VP8, the codecs
+// that can carry a transparent composition's alpha where the browser's encoder writes it.
 
 const TYPES = ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm'];
 

@@ -18,9 +18,12 @@ export async function chooseBackend(params) {
 }
 
 /** Threaded WebAssembly needs SharedArrayBuffer, which browsers give only to cross-origin isolated
- * pages (served with COOP same-origin and COEP require-corp); elsewhere it runs on one thread. */
+ * pages (served with COOP same-origin and COEP require-corp); elsewhere it runs on one thread.
+ * `?threads=N` asks for fewer: on a machine that other programs keep busy, one thread can be faster. */
 export function wasmThreads() {
-  return self.crossOriginIsolated ? Math.min(navigator.hardwareConcurrency || 1, 8) : 1;
+  if (!self.crossOriginIsolated) return 1;
+  const asked = Number(new URLSearchParams(location.search).get('threads'));
+  return Math.max(1, Math.min(asked || navigator.hardwareConcurrency || 1, 8));
 }
 
 /** The `ort` module for `backend`, set up to load its WebAssembly from this folder. */
