@@ -3,7 +3,7 @@ the float32 PyTorch network on the real weights and a held-out real clip; the ca
 determinism; the 8-bit exports; the options that choose them; the one-line error of a missing runtime.
 
 One float32 export and one quantization (on 4 frames of each calibration clip instead of 24, to
-keep this file near a minute) into a cache folder of this module; every engine reads them there.
+keep the quantization short) into a cache folder of this module; every engine reads them there.
 """
 import shutil
 import sys
@@ -158,3 +158,20 @@ def test_int8_export_matches_pytorch_within_the_bound(model, clip, tmp_path, mon
     pha = np.stack([runner(src, 0.5)[1] for src in frames])
     error = np.abs(pha - pytorch_reference(model, frames, 0.5)['pha'])
     assert error.mean() <= BOUND['pha_mean'] and np.percentile(error, 99) <= BOUND['pha_p99']
+
+
+def test_auto_says_what_it_chose_from_its_cached_measurement(tmp_path, monkeypatch, capsys):
+    import json
+    from engines import auto
+    monkeypatch.setenv('RVM_CACHE_DIR', str(tmp_path))
+    measured = {'pytorch float32': 38.0, 'onnxruntime float32': 35.1, 'openvino float32': 39.2}
+    monkeypatch.setattr(auto, 'measure', lambda model, threads: measured)
+    assert auto.choose(None, threads=2) == ('onnxruntime', 'float32')
+    line = capsys.readouterr().err
+    assert line.startswith('engine auto: onnxruntime float32, the fastest within the quality bound here (')
+    assert '2 threads): 35.1 ms a 640x480 frame at ratio 0.5 against pytorch float32 38.0, openvino float32 39.2 ' \
+           '(measured now; ' in line
+    monkeypatch.setattr(auto, 'measure', None)  # the second time, from the cache
+    assert auto.choose(None, threads=2) == ('onnxruntime', 'float32') and 'measured before' in capsys.readouterr().err
+    cached = json.loads(next((tmp_path / 'auto').glob('*.json')).read_text())
+    assert cached['ms'] == measured and cached['threads'] == 2 and cached['cpu']
