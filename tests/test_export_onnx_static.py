@@ -102,7 +102,7 @@ def test_published_graph_is_what_tensorrt_rejects(tmp_path, checkpoint):
     (['--format', 'onnx', '--downsample-ratio', '0.5'], 'reads the ratio at run time'),
     (['--format', 'onnx-static', '--resolution', '64', '64'], 'needs --downsample-ratio'),
     (['--format', 'tensorflow', '--precision', 'float16'], '--precision float16: --format tensorflow exports float32'),
-    (['--format', 'tflite', '--precision', 'float16', '--model-refiner', 'fast_guided_filter', '--resolution',
+    (['--format', 'coreml', '--precision', 'float16', '--model-refiner', 'fast_guided_filter', '--resolution',
       '64', '64', '--downsample-ratio', '0.5'], 'alpha is off by up to 0.24'),
     (['--format', 'onnx-static', '--downsample-ratio', '1.5'], 'expected 0 < R <= 1'),
     (['--format', 'tfjs', '--resolution', '640', '480'], '--resolution: --format tfjs has dynamic height and width'),

@@ -30,9 +30,10 @@ RUNTIMES = ['saved_model', 'tflite', 'tfjs']
 # differ from PyTorch float32 by up to 1.1e-3 (documentation/inference.md). Its bound is that, with
 # headroom.
 FLOAT32_BOUND = {'deep_guided_filter': 1e-4, 'fast_guided_filter': 2e-3}
-FLOAT16_BOUND = 2e-2   # TFLite float16 weights, deep guided filter
+FLOAT16_BOUND = 2e-2   # float16 weights (TFLite, TF.js; float32 arithmetic), either refiner
 UINT8_BOUND = 6e-2     # TF.js uint8 weights (the original's web model)
 SMALL = (320, 180, 0.5)  # where the reduced-precision exports are checked
+TFJS_REDUCED = [('deep_guided_filter', 'uint8'), ('fast_guided_filter', 'float16')]  # made from the SavedModel
 
 
 def dynamic_meta(model, fmt: str, precision: str = 'float32'):
@@ -60,8 +61,9 @@ def references(clips):
 
 @pytest.fixture(scope='module')
 def exports(tmp_path_factory):
-    """Per refiner: the dynamic SavedModel, a TFLite file per grid size (one process), and TF.js
-    from the command line end to end; for the deep guided filter also TFLite float16 and TF.js uint8."""
+    """Per refiner: the dynamic SavedModel, a TFLite file per grid size and one in float16 (one
+    process), and TF.js from the command line end to end; TF.js uint8 (deep guided filter) and float16
+    (fast guided filter) from the SavedModel."""
     for role in ('tensorflow', 'tfjs', 'node_modules'):
         require(role)
     folder = tmp_path_factory.mktemp('tf')
@@ -70,17 +72,18 @@ def exports(tmp_path_factory):
         model = real_model(refiner)
         outputs = [(str(folder / f'{short}_saved_model'), dynamic_meta(model, 'tensorflow'))]
         outputs += [(str(folder / f'{short}_{w}x{h}_{r}.tflite'), tflite_meta(model, w, h, r)) for w, h, r in GRID]
-        if refiner == 'deep_guided_filter':
-            outputs.append((str(folder / 'dgf_float16.tflite'), tflite_meta(model, *SMALL, 'float16')))
+        outputs.append((str(folder / f'{short}_float16.tflite'), tflite_meta(model, *SMALL, 'float16')))
         build(model, outputs)
-        paths[refiner, 'saved_model'] = outputs[0][0]
+        paths[refiner, 'saved_model'], paths[refiner, 'float16'] = outputs[0][0], outputs[-1][0]
         paths.update({(refiner, 'tflite', case): path for case, (path, _) in zip(GRID, outputs[1:])})
         export.main(['--format', 'tfjs', '--checkpoint', str(REAL / f'rvm_mobilenetv3_real_{short}.pth'),
                      '--output', str(folder / f'{short}_tfjs')])
         paths[refiner, 'tfjs'] = str(folder / f'{short}_tfjs')
-    saved_model_to_tfjs(Path(paths['deep_guided_filter', 'saved_model']), str(folder / 'dgf_uint8'), 'uint8')
-    dynamic_meta(real_model('deep_guided_filter'), 'tfjs', 'uint8').write(str(folder / 'dgf_uint8'))
-    paths['float16'], paths['uint8'] = str(folder / 'dgf_float16.tflite'), str(folder / 'dgf_uint8')
+    for refiner, precision in TFJS_REDUCED:
+        path = str(folder / f'{REFINERS[refiner]}_tfjs_{precision}')
+        saved_model_to_tfjs(Path(paths[refiner, 'saved_model']), path, precision)
+        dynamic_meta(real_model(refiner), 'tfjs', precision).write(path)
+        paths[refiner, 'tfjs', precision] = path
     return paths
 
 
@@ -91,12 +94,15 @@ def results(exports, clips):
             for refiner in REFINERS for case in GRID]
     runs += [((refiner, 'tflite', case), (exports[refiner, 'tflite', case], clips[case], None))
              for refiner in REFINERS for case in GRID]
-    runs.append((('deep_guided_filter', 'float16', SMALL), (exports['float16'], clips[SMALL], None)))
+    runs += [((refiner, 'tflite-float16', SMALL), (exports[refiner, 'float16'], clips[SMALL], None))
+             for refiner in REFINERS]
     found = dict(zip([key for key, _ in runs], run_tensorflow([run for _, run in runs])))
     for refiner in REFINERS:
         mattes = run_tfjs(exports[refiner, 'tfjs'], [(clips[case], case[2]) for case in GRID])
         found.update({(refiner, 'tfjs', case): m for case, m in zip(GRID, mattes)})
-    found['deep_guided_filter', 'uint8', SMALL] = run_tfjs(exports['uint8'], [(clips[SMALL], SMALL[2])])[0]
+    for refiner, precision in TFJS_REDUCED:
+        found[refiner, f'tfjs-{precision}', SMALL] = run_tfjs(exports[refiner, 'tfjs', precision],
+                                                               [(clips[SMALL], SMALL[2])])[0]
     return found
 
 
@@ -108,15 +114,19 @@ def test_float32_matches_pytorch(results, references, refiner, runtime, case):
     assert fgr_error < FLOAT32_BOUND[refiner] and pha_error < FLOAT32_BOUND[refiner]
 
 
-def test_tflite_float16_within_its_measured_bound(results, references):
-    fgr_error, pha_error = max_errors(results['deep_guided_filter', 'float16', SMALL],
-                                      references['deep_guided_filter', SMALL])
+@pytest.mark.parametrize('refiner, precision', [('deep_guided_filter', 'tflite-float16'),
+                                               ('fast_guided_filter', 'tflite-float16'),
+                                               ('fast_guided_filter', 'tfjs-float16')])
+def test_float16_weights_within_their_measured_bound(results, references, refiner, precision):
+    """TFLite (and, for the fast guided filter, which export.py refuses in float16 elsewhere, TF.js) with
+    float16 weights: the arithmetic stays float32, so its `cov / (var + eps)` keeps within the bound."""
+    fgr_error, pha_error = max_errors(results[refiner, precision, SMALL], references[refiner, SMALL])
     assert fgr_error < FLOAT16_BOUND and pha_error < FLOAT16_BOUND
-    assert pha_error > 1e-6  # it did run in reduced precision
+    assert pha_error > 1e-6  # it did run with reduced-precision weights
 
 
 def test_tfjs_uint8_within_its_measured_bound(results, references):
-    fgr_error, pha_error = max_errors(results['deep_guided_filter', 'uint8', SMALL],
+    fgr_error, pha_error = max_errors(results['deep_guided_filter', 'tfjs-uint8', SMALL],
                                       references['deep_guided_filter', SMALL])
     assert fgr_error < UINT8_BOUND and pha_error < UINT8_BOUND
     assert pha_error > 1e-4
