@@ -3,7 +3,7 @@
     python benchmarks/benchmark_web.py --checkpoint ../shared/real/rvm_mobilenetv3_real_fgf.pth \\
         [--page rvm_web] [--frames 12] [--rounds 3] [--webgpu-frames 3] [--webgpu-rounds 1] [--threads 2] [--skip WORD...]
 
-In headless Chromium (Playwright, Debian's /usr/bin/chromium) the page's ONNX Runtime Web runs:
+In headless Chromium (Playwright; Debian's chromium-headless-shell, or RVM_CHROMIUM) the page's ONNX Runtime Web runs:
   - WebAssembly (SIMD, --threads threads, the page cross-origin isolated) on the page's graph
     (export.py --format onnx: dynamic size, ratio an input) and on the ratio-baked fixed-size graph
     (--format onnx-static at 640x480, 0.5);

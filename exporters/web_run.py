@@ -1,25 +1,31 @@
 """The page of `export.py --format web` in headless Chromium (Playwright), for the tests and the
 benchmark: open it on a back end, feed it frames through its own matting code, read the alpha back.
 
-Needs the playwright package (requirements/dev.txt) and a Chromium (Debian's: /usr/bin/chromium).
-WebGPU comes from SwiftShader, on the CPU, where the machine has no GPU.
+Needs the playwright package (requirements/dev.txt) and Chromium's headless shell (Debian's
+chromium-headless-shell: the browser without the window, tabs and toolbar that the full
+`chromium --headless` still runs, and whose renderer was busy when the suite stalled with it).
+RVM_CHROMIUM names another. WebGPU comes from SwiftShader, on the CPU, where
+the machine has no GPU.
 """
 import base64
+import os
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
 
-CHROMIUM = '/usr/bin/chromium'
+CHROMIUM = os.environ.get('RVM_CHROMIUM', '/usr/bin/chromium-headless-shell')
 CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
                  '--no-first-run', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader',
                  '--use-fake-ui-for-media-stream']
 READY_TIMEOUT_MS = 120_000
+MATTE_TIMEOUT_MS = 300_000
 
 # In the page: matte RGBA frames (base64) with a fresh Matting on the page's session; per frame the
-# alpha as base64 float32 and the milliseconds the step took.
-MATTE_FRAMES = """async ([frames, width, height, ratio]) => {
+# alpha as base64 float32 and the milliseconds the step took. Rejects after `timeoutMs` (Playwright's
+# evaluate has no timeout of its own, and a run that never returns would hang the caller).
+MATTE_FRAMES = """async ([frames, width, height, ratio, timeoutMs]) => {
   const page = window.rvm;
   const { Matting } = await import('./src/matting.js');
   const matting = new Matting(page.ort, page.matting.session, ratio);
@@ -30,14 +36,19 @@ MATTE_FRAMES = """async ([frames, width, height, ratio]) => {
     for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
     return btoa(text);
   };
-  const results = [];
-  for (const frame of frames) {
-    const image = new ImageData(decode(frame), width, height);
-    const started = performance.now();
-    const out = await matting.step(image);
-    results.push([encode(out.pha), performance.now() - started]);
-  }
-  return results;
+  const run = async () => {
+    const results = [];
+    for (const frame of frames) {
+      const image = new ImageData(decode(frame), width, height);
+      const started = performance.now();
+      const out = await matting.step(image);
+      results.push([encode(out.pha), performance.now() - started]);
+    }
+    return results;
+  };
+  const late = new Promise((_, reject) => setTimeout(
+    () => reject(new Error(`${frames.length} frames not matted within ${timeoutMs} ms`)), timeoutMs));
+  return Promise.race([run(), late]);
 }"""
 
 
@@ -89,12 +100,13 @@ def wait_ready(page) -> None:
         raise RuntimeError(f'the page failed: {status}')
 
 
-def matte(page, frames: np.ndarray, ratio: float) -> Tuple[np.ndarray, List[float]]:
+def matte(page, frames: np.ndarray, ratio: float, timeout_ms: int = MATTE_TIMEOUT_MS) -> Tuple[np.ndarray, List[float]]:
     """Feed `frames` `[T, H, W, 3]` uint8 through the page's matting (states chained, from zeros);
-    returns alpha `[T, H, W]` float32 and each frame's milliseconds in the page."""
+    returns alpha `[T, H, W]` float32 and each frame's milliseconds in the page. Raises
+    playwright's Error when they take longer than `timeout_ms` in all."""
     t, h, w = frames.shape[:3]
     rgba = np.concatenate([frames, np.full((t, h, w, 1), 255, np.uint8)], axis=3)
     encoded = [base64.b64encode(frame.tobytes()).decode() for frame in rgba]
-    results = page.evaluate(MATTE_FRAMES, [encoded, w, h, ratio])
+    results = page.evaluate(MATTE_FRAMES, [encoded, w, h, ratio, timeout_ms])
     alphas = np.stack([np.frombuffer(base64.b64decode(a), np.float32).reshape(h, w) for a, _ in results])
     return alphas, [ms for _, ms in results]

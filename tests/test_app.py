@@ -30,13 +30,12 @@ from PIL import Image
 from playwright.sync_api import sync_playwright
 
 from exporters.web_host import ISOLATION_HEADERS
-from exporters.web_run import write_y4m
+from exporters.web_run import CHROMIUM, write_y4m
 from inference import convert_video
 from media import make_video, probe
 from model import create_model
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get('RVM_CHROMIUM', '/usr/bin/chromium')
 APP_PYTHON = os.environ.get('RVM_APP_PYTHON', str(ROOT / '.venv-app' / 'bin' / 'python'))
 SCREENSHOTS = os.environ.get('RVM_APP_SCREENSHOTS')
 START_TIMEOUT_S = 120
@@ -140,7 +139,7 @@ def server(workdir, checkpoint):
 
 @pytest.fixture(scope='module')
 def browser(workdir, server):  # after the server, so that it closes first
-    assert os.path.exists(CHROMIUM), f'{CHROMIUM} is missing: apt-get install chromium (bash .ci/setup does)'
+    assert os.path.exists(CHROMIUM), f'{CHROMIUM} is missing: apt-get install chromium-headless-shell (bash .ci/setup does)'
     camera = workdir / 'camera.y4m'
     write_y4m(camera, real_frames() if SCREENSHOTS else camera_frames())
     with sync_playwright() as playwright:
