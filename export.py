@@ -35,8 +35,8 @@ def parser() -> argparse.ArgumentParser:
     result.add_argument('--format', required=True, choices=list(FORMATS))
     add_model_arguments(result)  # --device: onnx and onnx-static only (the others are exported on the CPU)
     result.add_argument('--precision', choices=['float32', 'float16', 'uint8', 'int8'], default='float32',
-                        help='uint8: tfjs only (quantised weights); int8: onnx and openvino, 8-bit weights and '
-                             'activations calibrated on real frames (exported on the CPU)')
+                        help='uint8: tfjs and coreml (8-bit weights, float32 arithmetic); int8: onnx, openvino and tflite, '
+                             '8-bit weights and activations calibrated on real frames (exported on the CPU)')
     result.add_argument('--resolution', type=int, nargs=2, metavar=('W', 'H'),
                         help='the fixed input size of static formats')
     result.add_argument('--downsample-ratio', type=float, metavar='R', help='the ratio baked into static formats')

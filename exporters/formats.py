@@ -24,9 +24,9 @@ FORMATS = {
     'torchscript': Format(('float32', 'float16'), static=False, ratio=False, suffix='.torchscript'),
     'openvino': Format(('float32', 'float16', 'int8'), static=False, ratio=False, suffix='.xml'),
     'tensorflow': Format(('float32',), static=False, ratio=False, suffix=''),
-    'tflite': Format(('float32', 'float16'), static=True, ratio=True, suffix='.tflite'),
+    'tflite': Format(('float32', 'float16', 'int8'), static=True, ratio=True, suffix='.tflite'),
     'tfjs': Format(('float32', 'float16', 'uint8'), static=False, ratio=False, suffix=''),
-    'coreml': Format(('float32', 'float16'), static=True, ratio=True, suffix='.mlpackage'),
+    'coreml': Format(('float32', 'float16', 'uint8'), static=True, ratio=True, suffix='.mlpackage'),
     # the page's folder; it holds the weights in float32, float16 and 8 bits for the visitor to choose
     'web': Format(('float32',), static=False, ratio=False, suffix='', onnx=True),
 }

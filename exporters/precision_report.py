@@ -4,7 +4,7 @@ quoted in documentation/inference.md and the reduced-precision bounds of the tes
     python -m exporters.precision_report --resolution 320 180 --downsample-ratio 0.5 --frames 8
 
 For both refiners (../shared/real/): OpenVINO f32 and bf16 (when the CPU has bf16), SavedModel,
-TFLite float32 and float16, TF.js float32, float16 and uint8, over chained frames of several real
+TFLite float32, float16 and int8, TF.js float32, float16 and uint8, over chained frames of several real
 clips. Prints one markdown row per export: max |fgr| and |pha| differences.
 """
 import argparse
@@ -56,9 +56,9 @@ def main(argv=None) -> None:
             saved_model = str(tmp / 'saved_model')
             build(model, [(saved_model, describe('tensorflow', model, 'float32', None, **dynamic))] + [
                 (str(tmp / f'rvm_{p}.tflite'), describe('tflite', model, p, None, (width, height), ratio, states))
-                for p in ('float32', 'float16')])
+                for p in ('float32', 'float16', 'int8')])
             runs['SavedModel'] = lambda clip: run_tensorflow([(saved_model, clip, ratio)])[0]
-            for precision in ('float32', 'float16'):
+            for precision in ('float32', 'float16', 'int8'):
                 runs[f'TFLite {precision}'] = lambda clip, p=precision: run_tensorflow(
                     [(str(tmp / f'rvm_{p}.tflite'), clip, None)])[0]
             for precision in ('float32', 'float16', 'uint8'):

@@ -46,7 +46,7 @@ def replace(source: Path, output: str) -> None:
 def export_tensorflow(model: MattingNetwork, output: str, meta: ExportMetadata) -> None:
     """The SavedModel or (format tflite) the TFLite file of `build`, built in a temporary folder and
     then moved to `output`, so that nothing half-written is left there. TFLite float16: float16
-    weights, float32 inputs, outputs and arithmetic."""
+    weights, float32 inputs, outputs and arithmetic; int8: the decoder in 8 bits (`tf_build.save_tflite`)."""
     with tempfile.TemporaryDirectory() as tmp:
         built = Path(tmp) / Path(output.rstrip('/')).name
         build(model, [(str(built), meta)])

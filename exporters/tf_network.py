@@ -141,10 +141,14 @@ class Network(tf.Module):
         `fgr, pha, r1o..r4o` NCHW, as `MattingNetwork(src, r1, r2, r3, r4, downsample_ratio=ratio)`."""
         src = nhwc(src)
         src_sm = downsample(src, ratio)
-        f1, f2, f3, f4 = self.mobilenetv3(src_sm) if self.mobilenet else self.resnet50(src_sm)
+        # scopes named after model/'s modules: the int8 TFLite keeps these in float32 (tf_build.float_in_int8)
+        with tf.name_scope('backbone'):
+            f1, f2, f3, f4 = self.mobilenetv3(src_sm) if self.mobilenet else self.resnet50(src_sm)
         hid, *states = self.decoder(src_sm, f1, f2, f3, self.lraspp(f4), [nhwc(r) for r in (r1, r2, r3, r4)])
-        fgr_residual, pha = tf.split(self.conv('project_mat.conv', hid), [3, 1], axis=-1)
-        fgr_residual, pha = self.refine(src, src_sm, fgr_residual, pha, hid, tf.cast(tf.equal(ratio, 1.), tf.float32))
+        with tf.name_scope('project_mat'):
+            fgr_residual, pha = tf.split(self.conv('project_mat.conv', hid), [3, 1], axis=-1)
+        with tf.name_scope('refiner'):
+            fgr_residual, pha = self.refine(src, src_sm, fgr_residual, pha, hid, tf.cast(tf.equal(ratio, 1.), tf.float32))
         outputs = [tf.clip_by_value(fgr_residual + src, 0., 1.), tf.clip_by_value(pha, 0., 1.), *states]
         return {name: nchw(x) for name, x in zip(['fgr', 'pha', 'r1o', 'r2o', 'r3o', 'r4o'], outputs)}
 

@@ -2,6 +2,7 @@
 cannot predict on Linux, so this checks the spec and the traced wrapper's parity; the prediction
 check is documented for macOS (documentation/inference.md)."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,14 +18,31 @@ from test_export import filled, frames
 WIDTH, HEIGHT, RATIO = 160, 96, 0.5
 
 
-@pytest.mark.parametrize('precision', ['float32', 'float16'])
-def test_spec_names_shapes_types_and_target(tmp_path, precision):
+PRECISIONS = ['float32', 'float16', 'uint8']
+
+
+@pytest.fixture(scope='module')
+def packages(tmp_path_factory):
+    """precision: the package export.py wrote from filled weights, and its metadata."""
     require('coreml')
-    torch.save(filled().state_dict(), tmp_path / 'rvm.pth')
-    output = tmp_path / 'rvm.mlpackage'
-    export.main(['--format', 'coreml', '--checkpoint', str(tmp_path / 'rvm.pth'), '--precision', precision,
-                 '--resolution', str(WIDTH), str(HEIGHT), '--downsample-ratio', str(RATIO), '--output', str(output)])
-    meta = json.loads((tmp_path / 'rvm.mlpackage.json').read_text())
+    folder = tmp_path_factory.mktemp('coreml')
+    torch.save(filled().state_dict(), folder / 'rvm.pth')
+    found = {}
+    for precision in PRECISIONS:
+        output = folder / f'rvm_{precision}.mlpackage'
+        export.main(['--format', 'coreml', '--checkpoint', str(folder / 'rvm.pth'), '--precision', precision,
+                     '--resolution', str(WIDTH), str(HEIGHT), '--downsample-ratio', str(RATIO), '--output', str(output)])
+        found[precision] = output, json.loads((folder / f'rvm_{precision}.mlpackage.json').read_text())
+    return found
+
+
+def package_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob('*') if f.is_file())
+
+
+@pytest.mark.parametrize('precision', PRECISIONS)
+def test_spec_names_shapes_types_and_target(packages, precision):
+    output, meta = packages[precision]
     spec = describe_coreml(str(output))
     assert spec['model_type'] == 'mlProgram' and spec['specification_version'] >= 6  # iOS 15 / macOS 12
     assert list(spec['inputs']) == meta['inputs'] and list(spec['outputs']) == meta['outputs']
@@ -34,6 +52,17 @@ def test_spec_names_shapes_types_and_target(tmp_path, precision):
     assert spec['outputs']['pha']['shape'] == [1, 1, HEIGHT, WIDTH]
     assert {f['type'] for f in list(spec['inputs'].values()) + list(spec['outputs'].values())} == {'FLOAT32'}
     assert json.loads(spec['metadata']['precision']) == precision
+
+
+def test_uint8_stores_the_weights_in_8_bits(packages):
+    """Weight-only quantization: the convolutions' weights are constexpr_affine_dequantize ops (iOS 16 /
+    macOS 13), the rest of the program as in float32, and the package about a quarter of float32's."""
+    float32 = describe_coreml(str(packages['float32'][0]))
+    uint8 = describe_coreml(str(packages['uint8'][0]))
+    assert uint8['specification_version'] >= 7 and 'constexpr_affine_dequantize' not in float32['operations']
+    quantized = uint8['operations']['constexpr_affine_dequantize']
+    assert quantized >= 50 and uint8['operations']['const'] == float32['operations']['const'] - quantized
+    assert package_bytes(packages['uint8'][0]) < 0.35 * package_bytes(packages['float32'][0])
 
 
 def test_traced_wrapper_matches_pytorch_over_chained_frames():

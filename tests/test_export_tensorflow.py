@@ -10,6 +10,7 @@ fixtures; the tests compare what came back. The reduced-precision bounds are the
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import export
@@ -32,6 +33,8 @@ RUNTIMES = ['saved_model', 'tflite', 'tfjs']
 FLOAT32_BOUND = {'deep_guided_filter': 1e-4, 'fast_guided_filter': 2e-3}
 FLOAT16_BOUND = 2e-2   # float16 weights (TFLite, TF.js; float32 arithmetic), either refiner
 UINT8_BOUND = 6e-2     # TF.js uint8 weights (the original's web model)
+# TFLite int8 (the decoder's and LR-ASPP's convolutions; measured max 0.29 in alpha, mean 0.002): either refiner
+INT8_BOUND, INT8_MEAN_BOUND = 0.35, 5e-3
 SMALL = (320, 180, 0.5)  # where the reduced-precision exports are checked
 TFJS_REDUCED = [('deep_guided_filter', 'uint8'), ('fast_guided_filter', 'float16')]  # made from the SavedModel
 
@@ -61,8 +64,8 @@ def references(clips):
 
 @pytest.fixture(scope='module')
 def exports(tmp_path_factory):
-    """Per refiner: the dynamic SavedModel, a TFLite file per grid size and one in float16 (one
-    process), and TF.js from the command line end to end; TF.js uint8 (deep guided filter) and float16
+    """Per refiner: the dynamic SavedModel, a TFLite file per grid size and one in float16 and int8
+    (one process), and TF.js from the command line end to end; TF.js uint8 (deep guided filter) and float16
     (fast guided filter) from the SavedModel."""
     for role in ('tensorflow', 'tfjs', 'node_modules'):
         require(role)
@@ -72,9 +75,10 @@ def exports(tmp_path_factory):
         model = real_model(refiner)
         outputs = [(str(folder / f'{short}_saved_model'), dynamic_meta(model, 'tensorflow'))]
         outputs += [(str(folder / f'{short}_{w}x{h}_{r}.tflite'), tflite_meta(model, w, h, r)) for w, h, r in GRID]
-        outputs.append((str(folder / f'{short}_float16.tflite'), tflite_meta(model, *SMALL, 'float16')))
+        outputs += [(str(folder / f'{short}_{p}.tflite'), tflite_meta(model, *SMALL, p)) for p in ('float16', 'int8')]
         build(model, outputs)
-        paths[refiner, 'saved_model'], paths[refiner, 'float16'] = outputs[0][0], outputs[-1][0]
+        paths[refiner, 'saved_model'], paths[refiner, 'float16'], paths[refiner, 'int8'] = \
+            outputs[0][0], outputs[-2][0], outputs[-1][0]
         paths.update({(refiner, 'tflite', case): path for case, (path, _) in zip(GRID, outputs[1:])})
         export.main(['--format', 'tfjs', '--checkpoint', str(REAL / f'rvm_mobilenetv3_real_{short}.pth'),
                      '--output', str(folder / f'{short}_tfjs')])
@@ -94,8 +98,8 @@ def results(exports, clips):
             for refiner in REFINERS for case in GRID]
     runs += [((refiner, 'tflite', case), (exports[refiner, 'tflite', case], clips[case], None))
              for refiner in REFINERS for case in GRID]
-    runs += [((refiner, 'tflite-float16', SMALL), (exports[refiner, 'float16'], clips[SMALL], None))
-             for refiner in REFINERS]
+    runs += [((refiner, f'tflite-{precision}', SMALL), (exports[refiner, precision], clips[SMALL], None))
+             for refiner in REFINERS for precision in ('float16', 'int8')]
     found = dict(zip([key for key, _ in runs], run_tensorflow([run for _, run in runs])))
     for refiner in REFINERS:
         mattes = run_tfjs(exports[refiner, 'tfjs'], [(clips[case], case[2]) for case in GRID])
@@ -123,6 +127,16 @@ def test_float16_weights_within_their_measured_bound(results, references, refine
     fgr_error, pha_error = max_errors(results[refiner, precision, SMALL], references[refiner, SMALL])
     assert fgr_error < FLOAT16_BOUND and pha_error < FLOAT16_BOUND
     assert pha_error > 1e-6  # it did run with reduced-precision weights
+
+
+@pytest.mark.parametrize('refiner', REFINERS)
+def test_tflite_int8_within_its_measured_bound(results, references, refiner):
+    """8-bit decoder, float32 encoder, head and refiner (as the ONNX int8), calibrated on other clips."""
+    mattes, expected = results[refiner, 'tflite-int8', SMALL], references[refiner, SMALL]
+    fgr_error, pha_error = max_errors(mattes, expected)
+    assert fgr_error < INT8_BOUND and pha_error < INT8_BOUND
+    assert np.abs(mattes['pha'] - expected['pha']).mean() < INT8_MEAN_BOUND
+    assert pha_error > 1e-3  # it did run in 8 bits
 
 
 def test_tfjs_uint8_within_its_measured_bound(results, references):
