@@ -12,11 +12,12 @@ every operation other than a convolution (the ConvGRU's gates and state update, 
 the additions and multiplications), and the modules in `FLOAT_MODULES`.
 """
 import ast
-from typing import Iterable, List
-
-import onnx
+from typing import TYPE_CHECKING, Iterable, List
 
 from .calibration import Feed
+
+if TYPE_CHECKING:  # onnx only where a graph is quantized: tf_build.py reads FLOAT_MODULES in .venv-export, without it
+    import onnx
 
 # Modules kept in float32 (documentation/inference.md, "8-bit": measured on a held-out real clip):
 # the encoder (quantized, it moved alpha's 99th percentile by 20/255; its first convolution alone by
@@ -27,7 +28,7 @@ FLOAT_MODULES = ('backbone', 'refiner', 'project_mat', 'project_seg')
 RECIPE = 'qdq-conv-u8s8-perchannel-minmax-decoder-v1'  # part of the cache key: change it when the recipe changes
 
 
-def module_path(node: onnx.NodeProto) -> List[str]:
+def module_path(node: 'onnx.NodeProto') -> List[str]:
     """The module scopes `torch.onnx.export` recorded for `node` ('model.decoder.decode1', ...), or []."""
     for prop in node.metadata_props:
         if prop.key == 'pkg.torch.onnx.name_scopes':
@@ -35,7 +36,7 @@ def module_path(node: onnx.NodeProto) -> List[str]:
     return []
 
 
-def float_nodes(proto: onnx.ModelProto, modules: Iterable[str] = FLOAT_MODULES) -> List[str]:
+def float_nodes(proto: 'onnx.ModelProto', modules: Iterable[str] = FLOAT_MODULES) -> List[str]:
     """The names of the nodes of `proto` inside `modules` (children of the exported network)."""
     modules = set(modules)
     return [node.name for node in proto.graph.node
@@ -54,6 +55,7 @@ class _Feeds:
 
 def quantize_onnx(float_onnx: str, output: str, feeds: List[Feed]) -> None:
     """Write the 8-bit (QDQ) form of `float_onnx` to `output`, calibrated on `feeds` (`calibration.py`)."""
+    import onnx
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, \
         quantize_static
 
