@@ -4,8 +4,7 @@ benchmark: open it on a back end, feed it frames through its own matting code, r
 Needs the playwright package (requirements/dev.txt) and Chromium's headless shell (Debian's
 chromium-headless-shell: the browser without the window, tabs and toolbar that the full
 `chromium --headless` still runs, and whose renderer was busy when the suite stalled with it).
-RVM_CHROMIUM names another. WebGPU comes from SwiftShader, on the CPU, where
-the machine has no GPU.
+RVM_CHROMIUM names another. WebGPU comes from SwiftShader, on the CPU, where the machine has no GPU.
 """
 import base64
 import os
@@ -23,8 +22,9 @@ READY_TIMEOUT_MS = 120_000
 MATTE_TIMEOUT_MS = 300_000
 
 # In the page: matte RGBA frames (base64) with a fresh Matting on the page's session; per frame the
-# alpha as base64 float32 and the milliseconds the step took. Rejects after `timeoutMs` (Playwright's
-# evaluate has no timeout of its own, and a run that never returns would hang the caller).
+# alpha as base64 float32 and the milliseconds the step took. Rejects after `timeoutMs` when a session
+# run never answers (Playwright's evaluate has no timeout of its own; WebAssembly's runs block the
+# page's thread, so a slow one finishes first).
 MATTE_FRAMES = """async ([frames, width, height, ratio, timeoutMs]) => {
   const page = window.rvm;
   const { Matting } = await import('./src/matting.js');
@@ -103,7 +103,7 @@ def wait_ready(page) -> None:
 def matte(page, frames: np.ndarray, ratio: float, timeout_ms: int = MATTE_TIMEOUT_MS) -> Tuple[np.ndarray, List[float]]:
     """Feed `frames` `[T, H, W, 3]` uint8 through the page's matting (states chained, from zeros);
     returns alpha `[T, H, W]` float32 and each frame's milliseconds in the page. Raises
-    playwright's Error when they take longer than `timeout_ms` in all."""
+    playwright's Error when a session run has not answered within `timeout_ms` of the start."""
     t, h, w = frames.shape[:3]
     rgba = np.concatenate([frames, np.full((t, h, w, 1), 255, np.uint8)], axis=3)
     encoded = [base64.b64encode(frame.tobytes()).decode() for frame in rgba]

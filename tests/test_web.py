@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Error as PlaywrightError, sync_playwright
 
 import export
 from conftest import ROOT
@@ -123,6 +123,15 @@ def test_wasm_alpha_equals_pytorch(browser, url, expected_alpha, precision, thre
     error = np.abs(alpha - expected)
     assert error.max() <= ALPHA_BOUND[precision][0], f'{precision}: alpha off by up to {error.max()}'
     assert error.mean() <= ALPHA_BOUND[precision][1], f'{precision}: alpha off by {error.mean()} on average'
+    page.context.close()
+
+
+def test_a_session_that_never_answers_fails_instead_of_hanging(browser, url, expected_alpha):
+    frames, _ = expected_alpha
+    page = open_page(browser, url, backend='wasm')
+    page.evaluate('() => { window.rvm.matting.session.run = () => new Promise(() => {}); }')
+    with pytest.raises(PlaywrightError, match='3 frames not matted within 2000 ms'):
+        matte(page, frames, RATIO, timeout_ms=2000)
     page.context.close()
 
 
