@@ -213,7 +213,7 @@ class TfjsConfig:
 
 class PythonConfig:
     def __init__(self, name, step):
-        self.name, self.step, self.times, self.first = name, step, [], None
+        self.name, self.step, self.times, self.first, self.error = name, step, [], None, None
 
     def run(self, frames, warmup):
         for i, frame in enumerate(frames):
@@ -291,7 +291,7 @@ class WebcamTab:
 
 
 def summary(config):
-    if getattr(config, 'error', None):
+    if config.error:
         return f'failed: {config.error}'
     times = config.times
     median = statistics.median(times)
