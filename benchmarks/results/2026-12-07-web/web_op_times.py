@@ -11,7 +11,10 @@ five runs (a shared machine's load adds to some runs, never takes away), summed 
 import argparse
 import collections
 import json
+import os
+import shutil
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -83,6 +86,7 @@ def web_profile(folder: Path, model: str, threads: int, frames: int):
 def native_profile(path: Path, threads: int, frames: int):
     options = ort.SessionOptions()
     options.enable_profiling = True
+    options.profile_file_prefix = os.path.join(tempfile.mkdtemp(), 'profile')  # not into the working folder
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(path), options, providers=['CPUExecutionProvider'])
     src = (np.arange(3 * WIDTH * HEIGHT) % 251 / 251).astype(np.float32).reshape(1, 3, HEIGHT, WIDTH)
@@ -92,8 +96,11 @@ def native_profile(path: Path, threads: int, frames: int):
         out = session.run(None, {'src': src, 'downsample_ratio': np.array([RATIO], np.float32),
                                  **{f'r{i + 1}i': states[i] for i in range(4)}})
         states = [out[names.index(f'r{i + 1}o')] for i in range(4)]
-    with open(session.end_profiling()) as f:
-        return node_minima(json.load(f))
+    profile = session.end_profiling()
+    with open(profile) as f:
+        events = json.load(f)
+    shutil.rmtree(os.path.dirname(profile))
+    return node_minima(events)
 
 
 def by_type(nodes):
