@@ -11,6 +11,7 @@ The code lives in the `streaming` package (one module per job, see documentation
     writer.close()
 """
 from streaming.readers import ImageSequenceReader, VideoReader
-from streaming.writers import ImageSequenceWriter, VideoWriter
+from streaming.sequence_writer import ImageSequenceWriter
+from streaming.writers import VideoWriter
 
 __all__ = ['VideoReader', 'VideoWriter', 'ImageSequenceReader', 'ImageSequenceWriter']

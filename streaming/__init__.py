@@ -5,7 +5,8 @@
     images      cover-and-crop, compositing
     color       BT.709 Y'CbCr conversion for the codecs; decoded samples to the network's floats
     readers     VideoReader, ImageSequenceReader, open_reader: frames in, as a stream
-    writers     VideoWriter, ImageSequenceWriter: frames out, as they come
+    writers     VideoWriter: frames out to a video file, as they come
+    sequence_writer  ImageSequenceWriter: frames out as numbered, marked images
     audio       the input's audio, copied into video outputs
     background  the composition background (colour, image, looped video)
     threads     reader and writer threads, bounded queues, the CPU's turn-taking
@@ -28,7 +29,8 @@ from .options import ConversionOptions
 from .plan import ConversionPlan
 from .selection import Selection
 from .readers import Frame, ImageSequenceReader, VideoReader, open_reader
-from .writers import ImageSequenceWriter, VideoWriter
+from .sequence_writer import ImageSequenceWriter
+from .writers import VideoWriter
 
 __all__ = ['ConversionError', 'ConversionOptions', 'ConversionPlan', 'Frame', 'ImageSequenceReader',
            'ImageSequenceWriter', 'Matter', 'Selection', 'VideoReader', 'VideoWriter', 'auto_downsample_ratio',

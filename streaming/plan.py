@@ -9,7 +9,7 @@ creates the output folders; it writes no file.
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -21,7 +21,8 @@ from .matter import render
 from .options import SEQUENCE_EXTENSIONS, ConversionOptions, option_name
 from .readers import open_reader
 from .threads import ThreadedWriter, Turns
-from .writers import ImageSequenceWriter, VideoWriter, Writer, check_sequence_directory, image_bit_depths
+from .sequence_writer import ImageSequenceWriter, check_sequence_directory, image_bit_depths
+from .writers import VideoWriter
 
 WRITE_AHEAD_CHUNKS = 2
 
@@ -125,7 +126,7 @@ class ConversionPlan:
         """The writer of output `kind`, on its own thread."""
         options, path = self.options, self.outputs[kind]
         if options.output_type != 'video':
-            writer: Writer = ImageSequenceWriter(path, SEQUENCE_EXTENSIONS[options.output_type], options.bit_depth)
+            writer: Union[VideoWriter, ImageSequenceWriter] = ImageSequenceWriter(path, SEQUENCE_EXTENSIONS[options.output_type], options.bit_depth)
         else:
             encoding = self.encodings[kind]
             bit_rate = None if options.output_video_mbps is None else int(options.output_video_mbps * 1_000_000)

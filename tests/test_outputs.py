@@ -13,7 +13,8 @@ from inference import convert_video, main
 from media import entries, make_video, probe
 from streaming import ConversionError, ConversionOptions, ConversionPlan, VideoReader
 from streaming.color import BT709, Colors
-from streaming.writers import MARK, ImageSequenceWriter, VideoWriter, check_sequence_directory
+from streaming.sequence_writer import MARK, ImageSequenceWriter, check_sequence_directory
+from streaming.writers import VideoWriter
 
 PQ = Colors(matrix=9, primaries=9, transfer=16)       # BT.2020 PQ (HDR10)
 BT601_FULL = Colors(matrix=5, primaries=6, transfer=6, full_range=True)

@@ -9,7 +9,7 @@ import shutil
 from typing import Dict, Iterable
 
 from ..formats import ConversionError
-from ..writers import ImageSequenceWriter, check_sequence_directory
+from ..sequence_writer import ImageSequenceWriter, check_sequence_directory
 from .discover import WORK_PREFIX
 
 

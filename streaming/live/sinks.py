@@ -17,7 +17,8 @@ import av
 
 from ..formats import VIDEO_EXTENSIONS, ConversionError, Encoding, check_writable, holds_alpha, video_codec
 from ..threads import ThreadedWriter, Turns
-from ..writers import ImageSequenceWriter, VideoWriter, check_sequence_directory
+from ..sequence_writer import ImageSequenceWriter, check_sequence_directory
+from ..writers import VideoWriter
 from .frame import LiveFrame
 
 LOOPBACK_DEVICES = '/sys/devices/virtual/video4linux/video*'  # where v4l2loopback's devices appear
